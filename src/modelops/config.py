@@ -1,0 +1,151 @@
+"""The only reader of params.yaml: typed, validated settings for every stage.
+
+Errors name the offending field, e.g. ``params.yaml: model.params.max_iter: ...``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from modelops.errors import InputError
+from modelops.schema import ColumnType, Schema
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSettings(_Section):
+    """Where raw data lives and how it is obtained."""
+
+    source: str = "simulator"
+    path: Path = Path("data/raw")
+
+
+class SimulatorSettings(_Section):
+    """The seeded card-transaction simulator (example domain)."""
+
+    seed: int = 42
+    start_date: dt.date = dt.date(2025, 1, 6)
+    weeks: int = Field(16, ge=1)
+    transactions_per_week: int = Field(30_000, ge=100)
+    n_cards: int = Field(40_000, ge=10)
+    n_merchants: int = Field(3_000, ge=10)
+    fraud_rate: float = Field(0.012, gt=0, lt=0.5)
+    signal_strength: float = Field(0.55, ge=0, le=1)
+    undetectable_share: float = Field(0.12, ge=0, le=1)
+    concept_drift: float = Field(0.2, ge=0)
+    data_drift: float = Field(0.02, ge=0)
+
+
+class SplitSettings(_Section):
+    """Holdout selection: latest weeks by time, or a seeded stratified share."""
+
+    holdout_weeks: int = Field(4, ge=1)
+    holdout_fraction: float = Field(0.25, gt=0, lt=1)
+    seed: int = 0
+
+
+class ModelSettings(_Section):
+    """The estimator, by class path and keyword arguments."""
+
+    name: str = Field("model", pattern=r"^[a-z0-9][a-z0-9-]*$")
+    estimator: str = "sklearn.ensemble.HistGradientBoostingClassifier"
+    encoding: Literal["ordinal", "onehot"] = "ordinal"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class BaselineSettings(_Section):
+    """The logistic-regression baseline (the dummy baseline needs no settings)."""
+
+    logistic_c: float = Field(1.0, gt=0)
+    max_iter: int = Field(1000, ge=10)
+
+
+class BootstrapSettings(_Section):
+    """Resampling for confidence intervals."""
+
+    n_resamples: int = Field(1000, ge=50)
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    seed: int = 7
+
+
+class CostSettings(_Section):
+    """Expected business cost: missed fraud loses its amount, a review costs a fee."""
+
+    amount_column: str = "amount"
+    review_fee: float = Field(5.0, ge=0)
+
+
+class SliceSettings(_Section):
+    """A slice of the holdout: a column's values, or bands of a numeric column."""
+
+    name: str
+    column: str
+    bins: list[float] | None = None
+
+
+class EvaluationSettings(_Section):
+    """Holdout evaluation."""
+
+    review_rate: float = Field(0.02, gt=0, lt=1)
+    bootstrap: BootstrapSettings = BootstrapSettings()
+    costs: CostSettings = CostSettings()
+    slices: list[SliceSettings] = Field(default_factory=list)
+    calibration_bins: int = Field(10, ge=2)
+
+
+class Settings(_Section):
+    """Everything in params.yaml."""
+
+    data: DataSettings = DataSettings()
+    simulator: SimulatorSettings = SimulatorSettings()
+    data_schema: Schema = Field(alias="schema")
+    split: SplitSettings = SplitSettings()
+    model: ModelSettings = ModelSettings()
+    baselines: BaselineSettings = BaselineSettings()
+    evaluation: EvaluationSettings = EvaluationSettings()
+
+    @model_validator(mode="after")
+    def _columns_exist(self) -> Self:
+        columns = self.data_schema.columns
+        amount = self.evaluation.costs.amount_column
+        if amount not in columns:
+            raise ValueError(f"evaluation.costs.amount_column '{amount}' is not in schema.columns")
+        for item in self.evaluation.slices:
+            if item.column not in columns:
+                raise ValueError(f"evaluation.slices '{item.name}': no column '{item.column}'")
+            numeric = columns[item.column].type in (ColumnType.INT, ColumnType.FLOAT)
+            if item.bins is not None and not numeric:
+                raise ValueError(f"evaluation.slices '{item.name}': bins need a numeric column")
+        return self
+
+
+class ConfigError(InputError):
+    """params.yaml is missing, unreadable or invalid."""
+
+
+def load_settings(path: Path | str = DEFAULT_PARAMS) -> Settings:
+    """Read and validate params.yaml; raise ConfigError naming each bad field."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        problems = [
+            f"  {'.'.join(str(p) for p in err['loc']) or '<top>'}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        raise ConfigError(f"{path}: invalid settings:\n" + "\n".join(problems)) from exc

@@ -1,0 +1,1 @@
+"""Data: the example simulator, raw-data sources, validation and the split."""

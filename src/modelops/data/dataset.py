@@ -1,0 +1,157 @@
+"""The DVC-tracked raw dataset: restore it, regenerate it, append weeks to it.
+
+``get`` restores the data from the DVC cache or remote; when neither has it and the
+source is the simulator, it regenerates the batches from the seed and checks them
+against the hash committed in ``<path>.dvc``: the same data, or a clear error (the
+regenerated copy is set aside, nothing is overwritten).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from tqdm import tqdm
+
+from modelops.config import Settings
+from modelops.data.simulator import simulate_week
+from modelops.errors import InputError
+from modelops.io import write_parquet
+
+log = logging.getLogger(__name__)
+BATCH = re.compile(r"^week-(\d{4})\.parquet$")
+
+
+class DatasetError(InputError):
+    """The raw dataset cannot be restored or regenerated as committed."""
+
+
+def dvc(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the DVC command line of this environment."""
+    done = subprocess.run(
+        [sys.executable, "-m", "dvc", *args], capture_output=True, text=True, check=False
+    )
+    if check and done.returncode != 0:
+        raise DatasetError(f"dvc {' '.join(args)} failed:\n{done.stderr.strip() or done.stdout}")
+    return done
+
+
+def batch_path(folder: Path, week: int) -> Path:
+    """Where week ``week`` of the simulator is stored."""
+    return folder / f"week-{week:04d}.parquet"
+
+
+def existing_weeks(folder: Path) -> list[int]:
+    """Week numbers of the simulator batches present in ``folder``."""
+    if not folder.is_dir():
+        return []
+    return sorted(int(m.group(1)) for p in folder.iterdir() if (m := BATCH.match(p.name)))
+
+
+def generate(settings: Settings, weeks: range, folder: Path) -> None:
+    """Write simulator batches, one Parquet file per week (each written atomically)."""
+    for week in tqdm(weeks, desc="[data] simulating weeks", unit="week", disable=None):
+        write_parquet(simulate_week(settings.simulator, week), batch_path(folder, week))
+        log.debug("wrote %s", batch_path(folder, week))
+
+
+def dvc_file(settings: Settings) -> Path:
+    """The .dvc file that pins the raw data."""
+    return settings.data.path.with_name(settings.data.path.name + ".dvc")
+
+
+def committed_out(settings: Settings) -> dict[str, object] | None:
+    """The ``outs`` entry of the .dvc file, or None when the data is not tracked yet."""
+    path = dvc_file(settings)
+    if not path.exists():
+        return None
+    outs = (yaml.safe_load(path.read_text()) or {}).get("outs") or [{}]
+    return dict(outs[0])
+
+
+def is_current(settings: Settings) -> bool:
+    """Whether the work tree holds exactly the committed data."""
+    done = dvc("status", "--json", str(dvc_file(settings)), check=False)
+    return done.returncode == 0 and done.stdout.strip() in ("{}", "")
+
+
+def track(settings: Settings) -> None:
+    """Record the raw data in DVC (cache + .dvc file) and push it to the default remote."""
+    dvc("add", str(settings.data.path))
+    pushed = dvc("push", str(dvc_file(settings)), check=False)
+    if pushed.returncode != 0:
+        log.warning(
+            "could not push to the DVC remote (data stays in the local cache):\n%s",
+            pushed.stderr.strip(),
+        )
+
+
+def get(settings: Settings) -> str:
+    """Make the committed raw data present; return how it was obtained."""
+    path = settings.data.path
+    out = committed_out(settings)
+    if out is None:
+        if settings.data.source != "simulator":
+            if path.exists():
+                return (
+                    f"{path} is not tracked by DVC yet: run `dvc add {path}` and commit {path}.dvc"
+                )
+            raise DatasetError(
+                f"{path}: no such data and no {dvc_file(settings)} to restore it from"
+            )
+        generate(settings, range(settings.simulator.weeks), path)
+        track(settings)
+        return (
+            f"generated {settings.simulator.weeks} weeks into {path}; commit {dvc_file(settings)}"
+        )
+    if is_current(settings):
+        return f"{path} is up to date"
+    if dvc("pull", str(dvc_file(settings)), check=False).returncode == 0 and is_current(settings):
+        return f"restored {path} from the DVC cache/remote"
+    if settings.data.source != "simulator":
+        raise DatasetError(
+            f"{path} could not be restored from the DVC remote; check `dvc remote list` "
+            "and the remote's credentials, then rerun"
+        )
+    return _regenerate(settings, out)
+
+
+def _regenerate(settings: Settings, out: dict[str, object]) -> str:
+    path = settings.data.path
+    if existing_weeks(path) or (path.exists() and any(path.iterdir())):
+        raise DatasetError(
+            f"{path} differs from {dvc_file(settings)} and is not empty; not overwriting it. "
+            f"Run `dvc checkout {dvc_file(settings)}`, or move it away and rerun."
+        )
+    weeks = int(str(out.get("nfiles", settings.simulator.weeks)))
+    log.info("DVC remote has no copy of %s: regenerating %d weeks from the simulator", path, weeks)
+    generate(settings, range(weeks), path)
+    if not is_current(settings):
+        aside = path.with_name(path.name + ".regenerated")
+        path.rename(aside)
+        raise DatasetError(
+            f"regenerated data does not match the committed hash {out.get('md5')} in "
+            f"{dvc_file(settings)} (simulator settings or library versions differ); "
+            f"the regenerated copy is in {aside}"
+        )
+    track(settings)
+    return f"regenerated {path} ({weeks} weeks) from the simulator; it matches {dvc_file(settings)}"
+
+
+def append(settings: Settings, weeks: int) -> list[Path]:
+    """Simulate the next ``weeks`` weeks after the last batch and track the result."""
+    if settings.data.source != "simulator":
+        raise DatasetError("data append simulates new weeks; data.source is not 'simulator'")
+    if weeks < 1:
+        raise DatasetError(f"weeks must be at least 1, got {weeks}")
+    present = existing_weeks(settings.data.path)
+    if not present:
+        raise DatasetError(f"{settings.data.path} holds no batches; run `make data` first")
+    new = range(present[-1] + 1, present[-1] + 1 + weeks)
+    generate(settings, new, settings.data.path)
+    track(settings)
+    return [batch_path(settings.data.path, w) for w in new]

@@ -1,0 +1,21 @@
+"""Where each stage reads and writes, relative to the repository root.
+
+dvc.yaml declares the same paths (tests/test_dvc_yaml.py keeps the two in step).
+"""
+
+from pathlib import Path
+
+VALIDATED = Path("data/validated.parquet")
+VALIDATION_REPORT = Path("metrics/data.json")
+TRAIN = Path("data/train.parquet")
+HOLDOUT = Path("data/holdout.parquet")
+MODEL = Path("models/model.joblib")
+BASELINES = Path("models/baselines.joblib")
+METRICS = Path("metrics/metrics.json")
+BASELINE_METRICS = Path("metrics/baselines.json")
+SLICES = Path("metrics/slices.json")
+HOLDOUT_SCORES = Path("reports/holdout_scores.parquet")
+LINEAGE = Path("models/lineage.json")
+MODEL_CARD = Path("models/model_card.md")
+PLOTS = Path("plots")
+DVC_LOCK = Path("dvc.lock")

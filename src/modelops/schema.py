@@ -1,0 +1,147 @@
+"""The data contract, declared once in params.yaml: columns, types, ranges, roles.
+
+Everything else derives from it: validation rules, feature groups for preprocessing,
+and later the serving API's request model and the drift checks.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class ColumnType(StrEnum):
+    """Logical column types; each maps to one pandas dtype."""
+
+    STRING = "string"
+    DATETIME = "datetime"
+    INT = "int"
+    FLOAT = "float"
+    BOOL = "bool"
+    CATEGORY = "category"
+
+
+class Role(StrEnum):
+    """What a column is for. Only `feature` columns reach the model."""
+
+    ID = "id"
+    TIME = "time"
+    TARGET = "target"
+    ENTITY = "entity"
+    FEATURE = "feature"
+    IGNORE = "ignore"
+
+
+PANDAS_DTYPES: dict[ColumnType, str] = {
+    ColumnType.STRING: "object",
+    ColumnType.DATETIME: "datetime64[ns]",
+    ColumnType.INT: "int64",
+    ColumnType.FLOAT: "float64",
+    ColumnType.BOOL: "bool",
+    ColumnType.CATEGORY: "object",
+}
+
+
+class ColumnSpec(BaseModel):
+    """One column of the contract."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: ColumnType
+    role: Role = Role.FEATURE
+    nullable: bool = False
+    min: float | None = None
+    max: float | None = None
+    categories: tuple[str, ...] | None = None
+    allowed: tuple[int, ...] | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _rules_fit_type(self) -> Self:
+        numeric = self.type in (ColumnType.INT, ColumnType.FLOAT)
+        if (self.min is not None or self.max is not None) and not numeric:
+            raise ValueError(f"min/max only apply to int or float columns, not {self.type}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        if self.type == ColumnType.CATEGORY and not self.categories:
+            raise ValueError("a category column needs a non-empty 'categories' list")
+        if self.categories is not None and self.type != ColumnType.CATEGORY:
+            raise ValueError("'categories' only applies to category columns")
+        return self
+
+
+class Schema(BaseModel):
+    """The whole contract: ordered columns plus policies."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    columns: dict[str, ColumnSpec] = Field(min_length=1)
+    unknown_categories: str = Field(
+        default="error", pattern="^(error|ignore)$", description="error: fail validation"
+    )
+    max_feature_auc: float = Field(
+        default=0.99, gt=0.5, le=1.0, description="a feature alone this predictive is leakage"
+    )
+
+    @model_validator(mode="after")
+    def _roles_are_consistent(self) -> Self:
+        for role in (Role.ID, Role.TIME, Role.TARGET, Role.ENTITY):
+            named = self.with_role(role)
+            if len(named) > 1:
+                raise ValueError(f"at most one column may have role '{role}', got {named}")
+        if not self.with_role(Role.TARGET):
+            raise ValueError("one column must have role 'target'")
+        if not self.features:
+            raise ValueError("at least one column must have role 'feature'")
+        time = self.time_column
+        if time and self.columns[time].type != ColumnType.DATETIME:
+            raise ValueError(f"time column '{time}' must have type 'datetime'")
+        target = self.columns[self.target]
+        if target.type not in (ColumnType.INT, ColumnType.BOOL) or target.nullable:
+            raise ValueError(f"target '{self.target}' must be a non-nullable int or bool column")
+        return self
+
+    def with_role(self, role: Role) -> list[str]:
+        """Column names with the given role, in declaration order."""
+        return [name for name, spec in self.columns.items() if spec.role == role]
+
+    def _single(self, role: Role) -> str | None:
+        named = self.with_role(role)
+        return named[0] if named else None
+
+    @property
+    def target(self) -> str:
+        """The label column."""
+        return self.with_role(Role.TARGET)[0]
+
+    @property
+    def id_column(self) -> str | None:
+        """The row identifier, if any."""
+        return self._single(Role.ID)
+
+    @property
+    def time_column(self) -> str | None:
+        """The event-time column, if any; it drives the time split."""
+        return self._single(Role.TIME)
+
+    @property
+    def entity_column(self) -> str | None:
+        """The customer/card column, if any (sticky routing, per-entity features)."""
+        return self._single(Role.ENTITY)
+
+    @property
+    def features(self) -> list[str]:
+        """Model inputs, in declaration order."""
+        return self.with_role(Role.FEATURE)
+
+    @property
+    def categorical_features(self) -> list[str]:
+        """Features encoded by category."""
+        return [c for c in self.features if self.columns[c].type == ColumnType.CATEGORY]
+
+    @property
+    def numeric_features(self) -> list[str]:
+        """Features passed to the model as numbers (int, float and bool)."""
+        return [c for c in self.features if self.columns[c].type != ColumnType.CATEGORY]

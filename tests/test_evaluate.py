@@ -43,7 +43,8 @@ def test_slices_cover_the_holdout(evaluation, train_holdout, settings):
 def test_plot_tables(evaluation, train_holdout):
     plots = evaluation.plots
     roc = plots["roc"]
-    assert roc["fpr"].iloc[0] == 0 and roc["tpr"].iloc[-1] == 1
+    assert roc["fpr"].iloc[0] == 0
+    assert roc["tpr"].iloc[-1] == 1
     assert roc["fpr"].is_monotonic_increasing
     assert len(plots["confusion"]) == len(train_holdout[1])
     assert set(plots["confusion"]["predicted"]) == {"legit", "fraud"}

@@ -40,7 +40,8 @@ def test_online_payments_have_no_distance(transactions):
 
 def test_concept_drift_moves_the_tactic_mix(settings):
     early, late = tactic_mix(settings.simulator, 0), tactic_mix(settings.simulator, 15)
-    assert np.isclose(early.sum(), 1) and np.isclose(late.sum(), 1)
+    assert np.isclose(early.sum(), 1)
+    assert np.isclose(late.sum(), 1)
     bust_out = TACTICS.index("bust_out")
     assert late[bust_out] > 5 * early[bust_out]
     frozen = settings.simulator.model_copy(update={"concept_drift": 0.0})

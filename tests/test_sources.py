@@ -29,12 +29,12 @@ def test_missing_path_and_empty_folder_and_unknown_type(tmp_path):
     with pytest.raises(SourceError, match="holds no"):
         read_files(tmp_path)
     (tmp_path / "data.json").write_text("{}")
-    with pytest.raises(SourceError, match="unsupported file type '.json'"):
+    with pytest.raises(SourceError, match=r"unsupported file type '\.json'"):
         read_files(tmp_path / "data.json")
 
 
 def test_unknown_source_lists_the_known_ones(tmp_path):
-    with pytest.raises(SourceError, match="unknown data.source 'warehouse'.*files"):
+    with pytest.raises(SourceError, match=r"unknown data\.source 'warehouse'.*files"):
         read_raw("warehouse", tmp_path)
 
 

@@ -26,7 +26,7 @@ def test_stratified_split_without_time_column(transactions, settings):
         for name, spec in settings.data_schema.columns.items()
     }
     schema = Schema.model_validate({"columns": {k: v.model_dump() for k, v in columns.items()}})
-    train, holdout = split(transactions, schema, settings.split)
+    _train, holdout = split(transactions, schema, settings.split)
     assert len(holdout) == pytest.approx(settings.split.holdout_fraction * len(transactions), abs=1)
     assert holdout["is_fraud"].mean() == pytest.approx(transactions["is_fraud"].mean(), rel=0.05)
     again = split(transactions, schema, settings.split)[1]

@@ -8,6 +8,7 @@ regenerated copy is set aside, nothing is overwritten).
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import subprocess
@@ -74,14 +75,26 @@ def committed_out(settings: Settings) -> dict[str, object] | None:
 
 
 def is_current(settings: Settings) -> bool:
-    """Whether the work tree holds exactly the committed data."""
-    done = dvc("status", "--json", str(dvc_file(settings)), check=False)
-    return done.returncode == 0 and done.stdout.strip() in ("{}", "")
+    """Whether the work tree and the DVC cache hold exactly the committed data."""
+    done = dvc("status", "--json", str(dvc_file(settings)))
+    return not json.loads(done.stdout or "{}")
 
 
-def track(settings: Settings) -> None:
-    """Record the raw data in DVC (cache + .dvc file) and push it to the default remote."""
+def matches_committed(settings: Settings) -> bool:
+    """Hash the work tree with `dvc add` and compare with the committed hash. On a
+    match the data is now cached; otherwise the committed .dvc file is put back."""
+    path = dvc_file(settings)
+    committed = path.read_text()
+    before = committed_out(settings) or {}
     dvc("add", str(settings.data.path))
+    if (committed_out(settings) or {}).get("md5") == before.get("md5"):
+        return True
+    path.write_text(committed)
+    return False
+
+
+def push(settings: Settings) -> None:
+    """Send the raw data to the default DVC remote; a failure is only a warning."""
     pushed = dvc("push", str(dvc_file(settings)), check=False)
     if pushed.returncode != 0:
         log.warning(
@@ -92,54 +105,54 @@ def track(settings: Settings) -> None:
 
 def get(settings: Settings) -> str:
     """Make the committed raw data present; return how it was obtained."""
-    path = settings.data.path
-    out = committed_out(settings)
-    if out is None:
+    path, tracked = settings.data.path, dvc_file(settings)
+    if committed_out(settings) is None:
         if settings.data.source != "simulator":
             if path.exists():
                 return (
-                    f"{path} is not tracked by DVC yet: run `dvc add {path}` and commit {path}.dvc"
+                    f"{path} is not tracked by DVC yet: run `dvc add {path}` and commit {tracked}"
                 )
-            raise DatasetError(
-                f"{path}: no such data and no {dvc_file(settings)} to restore it from"
-            )
+            raise DatasetError(f"{path}: no such data and no {tracked} to restore it from")
         generate(settings, range(settings.simulator.weeks), path)
-        track(settings)
-        return (
-            f"generated {settings.simulator.weeks} weeks into {path}; commit {dvc_file(settings)}"
-        )
+        dvc("add", str(path))
+        push(settings)
+        return f"generated {settings.simulator.weeks} weeks into {path}; commit {tracked}"
     if is_current(settings):
         return f"{path} is up to date"
-    if dvc("pull", str(dvc_file(settings)), check=False).returncode == 0 and is_current(settings):
+    if path.exists():
+        if matches_committed(settings):
+            push(settings)
+            return f"{path} matches {tracked}; added it to the DVC cache"
+        raise DatasetError(
+            f"{path} differs from {tracked}: keep your changes with `dvc add {path}`, "
+            f"or discard them with `dvc checkout {tracked}`"
+        )
+    if dvc("pull", str(tracked), check=False).returncode == 0 and is_current(settings):
         return f"restored {path} from the DVC cache/remote"
     if settings.data.source != "simulator":
         raise DatasetError(
             f"{path} could not be restored from the DVC remote; check `dvc remote list` "
             "and the remote's credentials, then rerun"
         )
-    return _regenerate(settings, out)
+    return _regenerate(settings)
 
 
-def _regenerate(settings: Settings, out: dict[str, object]) -> str:
-    path = settings.data.path
-    if existing_weeks(path) or (path.exists() and any(path.iterdir())):
-        raise DatasetError(
-            f"{path} differs from {dvc_file(settings)} and is not empty; not overwriting it. "
-            f"Run `dvc checkout {dvc_file(settings)}`, or move it away and rerun."
-        )
+def _regenerate(settings: Settings) -> str:
+    path, tracked = settings.data.path, dvc_file(settings)
+    out = committed_out(settings) or {}
     weeks = int(str(out.get("nfiles", settings.simulator.weeks)))
     log.info("DVC remote has no copy of %s: regenerating %d weeks from the simulator", path, weeks)
     generate(settings, range(weeks), path)
-    if not is_current(settings):
+    if not matches_committed(settings):
         aside = path.with_name(path.name + ".regenerated")
         path.rename(aside)
         raise DatasetError(
             f"regenerated data does not match the committed hash {out.get('md5')} in "
-            f"{dvc_file(settings)} (simulator settings or library versions differ); "
+            f"{tracked} (simulator settings or library versions differ); "
             f"the regenerated copy is in {aside}"
         )
-    track(settings)
-    return f"regenerated {path} ({weeks} weeks) from the simulator; it matches {dvc_file(settings)}"
+    push(settings)
+    return f"regenerated {path} ({weeks} weeks) from the simulator; it matches {tracked}"
 
 
 def append(settings: Settings, weeks: int) -> list[Path]:
@@ -153,5 +166,6 @@ def append(settings: Settings, weeks: int) -> list[Path]:
         raise DatasetError(f"{settings.data.path} holds no batches; run `make data` first")
     new = range(present[-1] + 1, present[-1] + 1 + weeks)
     generate(settings, new, settings.data.path)
-    track(settings)
+    dvc("add", str(settings.data.path))
+    push(settings)
     return [batch_path(settings.data.path, w) for w in new]

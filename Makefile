@@ -20,7 +20,7 @@ ifeq ($(UV),)
 UV := .tools/bin/uv
 endif
 
-.PHONY: help setup run data repro summary test test-fast lint format bench clean
+.PHONY: help setup run data simulate repro summary test test-fast lint format bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -30,13 +30,17 @@ help: ## list the targets
 	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
 
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --quiet
 	@touch $@
 
 setup: $(VENV)/.synced ## install the locked environment into .venv
 
 data: setup ## restore raw data from DVC, or regenerate it from the simulator (hash-checked)
 	modelops data get
+
+WEEKS ?= 1
+simulate: data ## append WEEKS (default 1) simulated weeks to the raw data; commit data/raw.dvc after
+	modelops data append --weeks $(WEEKS)
 
 repro: data ## run the DVC pipeline (only stages whose inputs changed)
 	dvc repro
@@ -47,7 +51,7 @@ summary: setup ## print key metrics, lift over baselines and where outputs are
 run: repro summary ## the main job: data, pipeline, summary
 
 test: setup ## run the test suite
-	pytest -n 2 --dist loadgroup
+	pytest
 
 test-fast: setup ## the suite without the slow integration tests
 	pytest -m "not integration"

@@ -24,7 +24,7 @@ from modelops.lineage import file_md5
 
 from .conftest import REPO
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("dvc-project")]
+pytestmark = pytest.mark.integration
 
 SMALL = {
     "simulator": {"weeks": 5, "transactions_per_week": 5000},

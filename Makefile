@@ -67,8 +67,9 @@ format: setup ## apply ruff fixes and formatting
 	ruff check --fix .
 	ruff format .
 
-bench: setup ## rerun the pipeline benchmark (minutes; writes bench/results/)
+bench: setup ## rerun the benchmarks (about 3 minutes; writes bench/results/)
 	python bench/pipeline_bench.py
+	python bench/bootstrap_bench.py
 
 clean: ## remove the environment and caches (keeps data, models and the DVC cache)
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

@@ -51,3 +51,14 @@ def test_non_mapping_is_rejected(tmp_path):
     path.write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="mapping"):
         load_settings(path)
+
+
+def test_slice_bins_must_increase(tmp_path):
+    path = write_params(
+        tmp_path,
+        lambda p: p["evaluation"]["slices"].append(
+            {"name": "b", "column": "amount", "bins": [5, 1]}
+        ),
+    )
+    with pytest.raises(ConfigError, match="increasing edges"):
+        load_settings(path)

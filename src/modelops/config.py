@@ -6,6 +6,7 @@ Errors name the offending field, e.g. ``params.yaml: model.params.max_iter: ...`
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -90,6 +91,13 @@ class SliceSettings(_Section):
     name: str
     column: str
     bins: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _bins_increase(self) -> Self:
+        bins = self.bins
+        if bins is not None and (len(bins) < 2 or any(a >= b for a, b in itertools.pairwise(bins))):
+            raise ValueError(f"slice '{self.name}': bins must be at least two increasing edges")
+        return self
 
 
 class EvaluationSettings(_Section):

@@ -18,6 +18,7 @@ from modelops.metrics import (
     HIGHER_IS_BETTER,
     METRICS,
     BootstrapResult,
+    Estimate,
     Holdout,
     Scored,
     bootstrap,
@@ -73,7 +74,7 @@ def _lift(result: BootstrapResult, baseline: str) -> dict[str, dict[str, float]]
     for k in METRICS:
         diff = result.difference(MODEL, baseline, k)
         if not HIGHER_IS_BETTER[k]:
-            diff = type(diff)(-diff.value, -diff.ci_high, -diff.ci_low)
+            diff = Estimate(-diff.value, -diff.ci_high, -diff.ci_low)
         lift[k] = diff.as_dict()
     return lift
 

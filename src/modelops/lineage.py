@@ -116,7 +116,8 @@ def build_record(
             "raw": {"path": str(settings.data.path), "md5": raw_hash},
             **parts,
         },
-        "params": settings.model_dump(mode="json", by_alias=True, exclude={"data_schema"}),
+        # The data is identified by its hash; simulator settings are not the model's params.
+        "params": settings.model_dump(mode="json", exclude={"data_schema", "simulator"}),
         "libraries": library_versions(),
         "metrics": {k: v for k, v in metrics.items() if k != "holdout"},
         "baselines": {name: b["lift"] for name, b in baselines.items()},

@@ -6,7 +6,7 @@ gives the plain point estimate, so estimates and intervals come from one code pa
 (tested against scikit-learn with ``sample_weight``). Scoring two models with the same
 ``w`` gives a *paired* bootstrap of their difference. Ranking metrics use one sort per
 model and cumulative sums, so all resamples of a chunk cost about one scikit-learn call
-each (bench/bootstrap_speed.py measures the gain).
+each (bench/bootstrap_bench.py measures the gain).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from sklearn import metrics as sk
 
-from modelops.metrics import Holdout, Scored, bootstrap, threshold_for_rate
+from modelops.metrics import Holdout, Scored, bootstrap
 
 ROWS = 120_000  # the default holdout
 MODELS = 3  # model + two baselines, as in the evaluate stage
@@ -32,7 +32,7 @@ def data(seed: int = 0) -> tuple[Holdout, dict[str, Scored]]:
     models = {}
     for m in range(MODELS):
         score = 1 / (1 + np.exp(-(rng.normal(-4.5, 1.0, ROWS) + (1.5 + m) * y)))
-        models[f"m{m}"] = Scored(score, threshold_for_rate(score, 0.02))
+        models[f"m{m}"] = Scored.at_review_rate(score, 0.02)
     return holdout, models
 
 
@@ -44,7 +44,7 @@ def plain(holdout: Holdout, models: dict[str, Scored], resamples: int) -> None:
         y, amount = holdout.y[idx], holdout.amount[idx]
         for s in models.values():
             score = s.score[idx]
-            flag = score >= s.threshold
+            flag = s.flagged[idx]
             sk.roc_auc_score(y, score)
             sk.average_precision_score(y, score)
             sk.recall_score(y, flag)

@@ -59,3 +59,42 @@ def test_every_plot_file_is_an_output():
     for plot in DVC["plots"]:
         (definition,) = plot.values()
         assert set(definition["y"]) <= outputs
+
+
+# Modules that move bytes around (files, logs, errors) but do not shape results.
+PLUMBING = {"io", "stage", "logs", "errors", "paths"}
+
+
+def modelops_imports(path: Path) -> set[str]:
+    """``modelops.x`` modules a file imports, transitively, as repository paths."""
+    import ast
+
+    found: set[str] = set()
+    todo = [path]
+    while todo:
+        tree = ast.parse(todo.pop().read_text())
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.startswith("modelops.")
+            ):
+                modules = [node.module]
+            elif isinstance(node, ast.ImportFrom) and node.module == "modelops":
+                modules = [f"modelops.{alias.name}" for alias in node.names]
+            else:
+                continue
+            for module in modules:
+                if module.split(".")[-1] in PLUMBING:
+                    continue
+                rel = "src/" + module.replace(".", "/") + ".py"
+                if rel not in found and (REPO / rel).exists():
+                    found.add(rel)
+                    todo.append(REPO / rel)
+    return found
+
+
+def test_stages_depend_on_every_module_they_run():
+    for name, stage in DVC["stages"].items():
+        missing = modelops_imports(REPO / f"pipelines/{name}.py") - declared(stage, "deps")
+        assert not missing, f"stage {name} runs {sorted(missing)} without declaring them"

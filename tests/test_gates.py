@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from modelops.gates import Gate, floor_gates, relative_gates, slice_gates, verdict
-from modelops.metrics import Holdout, Scored, bootstrap, threshold_for_rate
+from modelops.metrics import Holdout, Scored, bootstrap
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +16,7 @@ def models():
     def scored(noise: float, seed: int) -> Scored:
         s = signal + np.random.default_rng(seed).normal(0, noise, n)
         p = 1 / (1 + np.exp(-(s - 4)))
-        return Scored(p, threshold_for_rate(p, 0.02))
+        return Scored.at_review_rate(p, 0.02)
 
     holdout = Holdout(y=y, amount=rng.uniform(5, 500, n), review_fee=5.0)
     models = {

@@ -10,7 +10,6 @@ from modelops.metrics import (
     compute_metrics,
     point_estimates,
     resample_weights,
-    threshold_for_rate,
 )
 
 
@@ -22,19 +21,21 @@ def data():
     # rounded scores: many ties, to check tie handling
     score = np.clip(0.3 * rng.random(n) + 0.4 * y * rng.random(n), 0, 1).round(2)
     holdout = Holdout(y=y, amount=rng.uniform(1, 500, n), review_fee=5.0)
-    return holdout, Scored(score, threshold_for_rate(score, 0.05)), rng
+    return holdout, Scored.at_review_rate(score, 0.05), rng
 
 
 def test_weighted_metrics_match_scikit_learn(data):
     holdout, scored, rng = data
-    w = rng.integers(0, 4, (3, holdout.y.size)).astype(float)
+    w = rng.integers(0, 4, (3, holdout.y.size)).astype(np.float32)  # as resample_weights
     got = compute_metrics(w, holdout, scored)
-    flagged = scored.score >= scored.threshold
+    flagged = scored.flagged
     for i in range(3):
         y, s, sw = holdout.y, scored.score, w[i]
-        assert got["roc_auc"][i] == pytest.approx(sk.roc_auc_score(y, s, sample_weight=sw))
+        assert got["roc_auc"][i] == pytest.approx(
+            sk.roc_auc_score(y, s, sample_weight=sw), rel=1e-5
+        )
         assert got["average_precision"][i] == pytest.approx(
-            sk.average_precision_score(y, s, sample_weight=sw)
+            sk.average_precision_score(y, s, sample_weight=sw), rel=1e-5
         )
         assert got["log_loss"][i] == pytest.approx(sk.log_loss(y, s, sample_weight=sw))
         assert got["brier"][i] == pytest.approx(sk.brier_score_loss(y, s, sample_weight=sw))
@@ -48,15 +49,19 @@ def test_weighted_metrics_match_scikit_learn(data):
 
 def test_cost_counts_missed_amounts_and_review_fees(data):
     holdout, scored, _ = data
-    flagged = scored.score >= scored.threshold
+    flagged = scored.flagged
     missed = holdout.amount[(holdout.y == 1) & ~flagged].sum()
     expected = 1000 * (missed + 5.0 * flagged.sum()) / holdout.y.size
     assert point_estimates(holdout, scored)["cost_per_1k"] == pytest.approx(expected)
 
 
-def test_threshold_flags_the_review_rate():
-    score = np.arange(1000) / 1000
-    assert (score >= threshold_for_rate(score, 0.02)).sum() == 20
+def test_review_rate_flags_exactly_that_share_even_with_ties():
+    distinct = Scored.at_review_rate(np.arange(1000) / 1000, 0.02)
+    assert distinct.flagged.sum() == 20
+    assert distinct.threshold == 0.98
+    constant = Scored.at_review_rate(np.full(1000, 0.3), 0.02)
+    assert constant.flagged.sum() == 20
+    assert constant.threshold == 0.3
 
 
 def test_resamples_draw_every_row_count_n_times():
@@ -86,7 +91,7 @@ def test_paired_difference_of_a_model_with_itself_is_exactly_zero(data):
 
 def test_paired_interval_is_narrower_than_unpaired(data):
     holdout, scored, rng = data
-    noisy = Scored(scored.score + rng.normal(0, 0.02, scored.score.size), scored.threshold)
+    noisy = Scored.at_review_rate(scored.score + rng.normal(0, 0.02, scored.score.size), 0.05)
     result = bootstrap(holdout, {"a": scored, "b": noisy}, n_resamples=300, confidence=0.95, seed=0)
     diff = result.difference("a", "b", "roc_auc")
     single = result.estimate("a", "roc_auc")

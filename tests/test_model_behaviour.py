@@ -29,6 +29,7 @@ def test_holdout_auc_is_realistic_not_perfect(evaluation):
 
 @pytest.mark.parametrize("column", ["transaction_id", "card_id", "merchant_id"])
 def test_invariant_to_identifiers(fitted, train_holdout, settings, column):
+    assert column not in fitted.named_steps["preprocess"].feature_names_in_
     holdout = train_holdout[1].head(2000)
     shuffled = holdout.assign(
         **{column: np.random.default_rng(0).permutation(holdout[column].to_numpy())}

@@ -38,6 +38,7 @@ def test_minimal_schema_without_id_or_time():
         ({"c": {"type": "string", "min": 1}}, "min/max only apply"),
         ({"t": {"type": "int", "role": "time"}}, "must have type 'datetime'"),
         ({"f": {"type": "float", "min": 3, "max": 1}}, "greater than max"),
+        ({"s": {"type": "string"}}, "features must be int, float, bool or category"),
     ],
 )
 def test_inconsistent_schema_is_rejected(extra, message):

@@ -39,5 +39,23 @@ def test_bad_model_settings_are_named(settings, estimator, params, message):
         build_model(settings.data_schema, config)
 
 
+class KwargsClassifier:
+    """Stands in for estimators such as xgboost's that take **kwargs."""
+
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
+
+    def predict_proba(self, x):
+        raise NotImplementedError
+
+
+def test_estimators_taking_kwargs_accept_any_param(settings):
+    config = settings.model.model_copy(
+        update={"estimator": f"{__name__}.KwargsClassifier", "params": {"anything": 3}}
+    )
+    estimator = build_model(settings.data_schema, config).named_steps["estimator"]
+    assert estimator.kwargs == {"anything": 3}
+
+
 def test_class_path_loader():
     assert load_estimator_class("sklearn.dummy.DummyClassifier").__name__ == "DummyClassifier"

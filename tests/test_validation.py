@@ -126,3 +126,15 @@ def test_summary(transactions, settings):
     assert summary["rows"] == len(transactions)
     assert summary["weeks"] == settings.simulator.weeks
     assert 0 < summary["positive_rate"] < 0.05
+
+
+def test_examples_name_the_right_row_when_the_index_is_not_positional(batch, settings):
+    tail = batch.iloc[1000:].copy()
+    tail.loc[1500, "amount"] = -3.0
+    message, _ = broken(tail, settings.data_schema)
+    assert f"row 1500 (transaction_id={batch.loc[1500, 'transaction_id']})" in message
+
+
+def test_empty_nullable_feature_is_not_leakage(batch, settings):
+    batch["distance_from_home_km"] = np.nan
+    assert len(validate(batch, settings.data_schema, now=NOW)) == len(batch)

@@ -23,7 +23,6 @@ from modelops.metrics import (
     Scored,
     bootstrap,
     point_estimates,
-    threshold_for_rate,
 )
 from modelops.schema import Schema
 from modelops.train import score
@@ -60,7 +59,7 @@ def score_models(
     scored = {}
     for name, model in models.items():
         values = np.asarray(score(model, frame, schema), dtype=float)
-        scored[name] = Scored(values, threshold_for_rate(values, review_rate))
+        scored[name] = Scored.at_review_rate(values, review_rate)
     return scored
 
 
@@ -103,7 +102,7 @@ def slice_metrics(
             positives = int(part.y.sum())
             entry: dict[str, Any] = {"rows": int(mask.sum()), "positives": positives}
             if 0 < positives < mask.sum():
-                got = point_estimates(part, Scored(scored.score[mask], scored.threshold))
+                got = point_estimates(part, scored.subset(mask))
                 entry |= {
                     k: round(got[k], 6)
                     for k in ("roc_auc", "average_precision", "recall_at_review_rate")
@@ -130,7 +129,7 @@ def plot_data(holdout: Holdout, scored: Scored, calibration_bins: int) -> dict[s
     edges = np.linspace(0, 1, SCORE_BINS + 1)
     legit, _ = np.histogram(s[y == 0], bins=edges)
     fraud, _ = np.histogram(s[y == 1], bins=edges)
-    flagged = s >= scored.threshold
+    flagged = scored.flagged
     names = np.array(["legit", "fraud"])
     return {
         "roc": _curve(fpr, tpr, ("fpr", "tpr")),
@@ -192,7 +191,7 @@ def evaluate(
             ids.name or "row": ids.to_numpy(),
             "score": main.score,
             "label": holdout.y.astype(int),
-            "flagged": main.score >= main.threshold,
+            "flagged": main.flagged,
         }
     )
     return Evaluation(

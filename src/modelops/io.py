@@ -23,11 +23,18 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(name)
+    tmp.chmod(0o666 & ~_umask())  # mkstemp creates 0600; give outputs the usual mode
     try:
         yield tmp
         tmp.replace(target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _write(target: Path | str, writer: Callable[[Path], object]) -> Path:

@@ -61,7 +61,8 @@ def raw_data_hash(lock_path: Path | str, raw_path: Path | str) -> str | None:
     stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
     for dep in stages.get("validate", {}).get("deps", []):
         if Path(dep.get("path", "")) == Path(raw_path):
-            return str(dep.get("md5") or dep.get("hash"))
+            md5 = dep.get("md5")
+            return str(md5) if md5 else None
     return None
 
 

@@ -43,10 +43,26 @@ class Holdout:
 
 @dataclass(frozen=True)
 class Scored:
-    """One model's scores on a holdout, with its decision threshold."""
+    """One model's scores on a holdout, its decision threshold and which rows it flags."""
 
     score: np.ndarray
     threshold: float
+    flagged: np.ndarray
+
+    @classmethod
+    def at_review_rate(cls, score: np.ndarray, rate: float) -> Scored:
+        """Flag exactly the top ``rate`` share of rows (ties broken by row order, so a
+        constant score still flags ``rate`` of the rows); the threshold is the lowest
+        flagged score."""
+        k = max(1, int(np.ceil(rate * score.size)))
+        top = np.argsort(-score, kind="stable")[:k]
+        flagged = np.zeros(score.size, dtype=bool)
+        flagged[top] = True
+        return cls(score, float(score[top[-1]]), flagged)
+
+    def subset(self, mask: np.ndarray) -> Scored:
+        """The same decisions restricted to some rows."""
+        return Scored(self.score[mask], self.threshold, self.flagged[mask])
 
     @cached_property
     def ranks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -59,12 +75,6 @@ class Scored:
         run_starts = np.flatnonzero(new_run)
         run_ends = np.r_[run_starts[1:], ordered.size]
         return order, run_starts[run_id], run_ends[run_id]
-
-
-def threshold_for_rate(score: np.ndarray, rate: float) -> float:
-    """The score at or above which the top ``rate`` share of rows is flagged."""
-    k = max(1, int(np.ceil(rate * score.size)))
-    return float(np.partition(score, score.size - k)[score.size - k])
 
 
 def _before(cum: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -103,7 +113,7 @@ def compute_metrics(w: np.ndarray, h: Holdout, s: Scored) -> dict[str, np.ndarra
     caught = n_pos[:, None] - pos_below
     ap = (w_pos * caught / np.maximum(flagged, EPS)).sum(axis=1) / n_pos
 
-    flag = s.score >= s.threshold
+    flag = s.flagged
     caught_at_threshold = w @ (y * flag)
     p = np.clip(s.score, EPS, 1 - EPS)
     log_loss = -(y * np.log(p) + (1 - y) * np.log(1 - p))

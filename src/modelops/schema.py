@@ -95,6 +95,16 @@ class Schema(BaseModel):
             raise ValueError("one column must have role 'target'")
         if not self.features:
             raise ValueError("at least one column must have role 'feature'")
+        unusable = [
+            name
+            for name in self.features
+            if self.columns[name].type in (ColumnType.STRING, ColumnType.DATETIME)
+        ]
+        if unusable:
+            raise ValueError(
+                f"features must be int, float, bool or category; give {unusable} another "
+                "role (id, time, entity or ignore) or change their type"
+            )
         time = self.time_column
         if time and self.columns[time].type != ColumnType.DATETIME:
             raise ValueError(f"time column '{time}' must have type 'datetime'")

@@ -40,8 +40,9 @@ def build_model(schema: Schema, settings: ModelSettings) -> Pipeline:
     cls = load_estimator_class(settings.estimator)
     kwargs = dict(settings.params)
     accepted = inspect.signature(cls).parameters
+    takes_any = any(p.kind == inspect.Parameter.VAR_KEYWORD for p in accepted.values())
     unknown = sorted(set(kwargs) - set(accepted))
-    if unknown:
+    if unknown and not takes_any:
         raise ModelConfigError(f"model.params: {cls.__name__} does not accept {unknown}")
     if settings.encoding == "ordinal" and "categorical_features" in accepted:
         kwargs.setdefault("categorical_features", categorical_mask(schema))

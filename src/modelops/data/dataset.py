@@ -3,7 +3,8 @@
 ``get`` restores the data from the DVC cache or remote; when neither has it and the
 source is the simulator, it regenerates the batches from the seed and checks them
 against the hash committed in ``<path>.dvc``: the same data, or a clear error (the
-regenerated copy is set aside, nothing is overwritten).
+regenerated copy is set aside). Data that differs from the committed hash is never
+overwritten.
 """
 
 from __future__ import annotations
@@ -107,11 +108,12 @@ def get(settings: Settings) -> str:
     """Make the committed raw data present; return how it was obtained."""
     path, tracked = settings.data.path, dvc_file(settings)
     if committed_out(settings) is None:
+        if path.exists():
+            raise DatasetError(
+                f"{path} exists but is not tracked by DVC: run `dvc add {path}` and commit "
+                f"{tracked}, or move it away to generate the example data"
+            )
         if settings.data.source != "simulator":
-            if path.exists():
-                return (
-                    f"{path} is not tracked by DVC yet: run `dvc add {path}` and commit {tracked}"
-                )
             raise DatasetError(f"{path}: no such data and no {tracked} to restore it from")
         generate(settings, range(settings.simulator.weeks), path)
         dvc("add", str(path))
@@ -144,7 +146,7 @@ def _regenerate(settings: Settings) -> str:
     log.info("DVC remote has no copy of %s: regenerating %d weeks from the simulator", path, weeks)
     generate(settings, range(weeks), path)
     if not matches_committed(settings):
-        aside = path.with_name(path.name + ".regenerated")
+        aside = _free_name(path.with_name(path.name + ".regenerated"))
         path.rename(aside)
         raise DatasetError(
             f"regenerated data does not match the committed hash {out.get('md5')} in "
@@ -153,6 +155,15 @@ def _regenerate(settings: Settings) -> str:
         )
     push(settings)
     return f"regenerated {path} ({weeks} weeks) from the simulator; it matches {tracked}"
+
+
+def _free_name(path: Path) -> Path:
+    """``path``, or ``path-2``, ``path-3``... whichever does not exist yet."""
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}-{n}")
+    return candidate
 
 
 def append(settings: Settings, weeks: int) -> list[Path]:

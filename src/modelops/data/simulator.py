@@ -9,8 +9,6 @@ Week ``w`` depends only on (seed, w), so appending a week never changes earlier 
 
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
 import pandas as pd
 
@@ -193,8 +191,3 @@ def _apply_tactic(
         frame["amount"][big] *= rng.lognormal(1.5, 0.5, big.size)
         spree = some()
         frame["txn_24h"][spree] += 4 + rng.poisson(4.0, spree.size)
-
-
-def week_start(settings: SimulatorSettings, week: int) -> dt.date:
-    """Monday of a simulated week."""
-    return settings.start_date + dt.timedelta(weeks=week)

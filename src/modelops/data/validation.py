@@ -93,11 +93,10 @@ def pandera_schema(schema: Schema, now: dt.datetime) -> pa.DataFrameSchema:
 def _describe(frame: pd.DataFrame, index: Any, value: Any, id_column: str | None) -> str:
     if index is None or pd.isna(index):
         return repr(value)
-    row = int(index)
     ident = ""
-    if id_column and id_column in frame.columns and 0 <= row < len(frame):
-        ident = f" ({id_column}={frame[id_column].iloc[row]})"
-    return f"row {row}{ident} value {value!r}"
+    if id_column and id_column in frame.columns and index in frame.index:
+        ident = f" ({id_column}={frame.loc[index, id_column]})"
+    return f"row {index}{ident} value {value!r}"
 
 
 def _violations_from(errors: SchemaErrors, frame: pd.DataFrame, schema: Schema) -> list[Violation]:
@@ -141,6 +140,8 @@ def _leakage(frame: pd.DataFrame, schema: Schema) -> list[Violation]:
     found: list[Violation] = []
     for name in schema.features:
         values = frame[name]
+        if values.nunique(dropna=True) < 2:
+            continue  # constant or empty: cannot leak the label
         if schema.columns[name].type == ColumnType.CATEGORY or values.dtype == bool:
             score = target.groupby(values.astype(str)).transform("mean")
         else:

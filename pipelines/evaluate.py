@@ -9,7 +9,13 @@ from modelops import paths
 from modelops.config import Settings
 from modelops.evaluate import evaluate
 from modelops.io import load_model, write_csv, write_json, write_parquet, write_text
-from modelops.lineage import build_record, describe_part, model_card, raw_data_hash
+from modelops.lineage import (
+    build_record,
+    describe_part,
+    lineage_columns,
+    model_card,
+    raw_data_hash,
+)
 from modelops.stage import run_stage
 
 
@@ -40,7 +46,10 @@ def main(settings: Settings, log: logging.Logger) -> None:
     write_parquet(result.holdout_scores, paths.HOLDOUT_SCORES)
 
     parts = {
-        "train": describe_part(pd.read_parquet(paths.TRAIN), paths.TRAIN, schema),
+        # lineage needs only the label and time of the train rows
+        "train": describe_part(
+            pd.read_parquet(paths.TRAIN, columns=lineage_columns(schema)), paths.TRAIN, schema
+        ),
         "holdout": describe_part(holdout, paths.HOLDOUT, schema),
     }
     record = build_record(

@@ -77,6 +77,11 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def lineage_columns(schema: Schema) -> list[str]:
+    """The columns ``describe_part`` reads."""
+    return [c for c in (schema.target, schema.time_column) if c]
+
+
 def describe_part(frame: pd.DataFrame, path: Path, schema: Schema) -> dict[str, Any]:
     """Rows, positives, time range and hash of a data part."""
     part: dict[str, Any] = {

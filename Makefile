@@ -20,10 +20,20 @@ ifeq ($(UV),)
 UV := .tools/bin/uv
 endif
 
-.PHONY: help setup run data simulate repro summary test test-fast lint format bench clean
+# The pull-request check (README: Reviewing a model pull request).
+# BASE: the branch or commit the pull request merges into.
+# REPORT_IMAGES: cml (CML uploads the plots to its asset host) or none (tables only).
+BASE ?= main
+REPORT_IMAGES ?= cml
+CML_VERSION := 0.20.6
+WATERMARK ?= model-report
+PR_DIR := reports/pr
+
+.PHONY: help setup run data simulate repro summary test test-fast lint format bench clean \
+	champion pr-repro behaviour gates report report-preview comment pr
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -49,6 +59,36 @@ summary: setup ## print key metrics, lift over baselines and where outputs are
 	modelops summary
 
 run: repro summary ## the main job: data, pipeline, summary
+
+champion: setup ## fetch the model of BASE (default main) from DVC, or retrain BASE's pipeline
+	modelops champion --base "$(BASE)"
+
+pr-repro: data ## `dvc repro`, recording the outcome (and the failing stage) for the gates
+	modelops repro
+
+behaviour: setup ## the behavioral model tests, run against the pipeline's model and data
+	pytest tests/test_model_behaviour.py --pipeline-outputs -p no:cacheprovider -q \
+		--junitxml=$(PR_DIR)/behaviour.xml
+
+gates: setup ## judge the model (floors, champion, baselines, slices, budgets); exits 1 on FAIL
+	modelops gates
+
+report: setup ## write the pull-request report that CML posts (reports/pr/report.md)
+	modelops report --images "$(REPORT_IMAGES)"
+
+report-preview: report ## render the report as GitHub would; screenshot it in headless Chromium
+	modelops preview
+
+comment: ## post the report as the pull request's one CML comment, updated on each push (CI)
+	npx --yes "@dvcorg/cml@$(CML_VERSION)" comment update --target=pr \
+		--watermark-title="$(WATERMARK)" $(if $(filter none,$(REPORT_IMAGES)),--no-publish) \
+		$(PR_DIR)/report.md
+
+pr: data ## the pull-request job locally (BASE=main): champion, repro, behaviour, gates, report
+	@status=0; $(MAKE) --no-print-directory champion || status=$$?; \
+	if $(MAKE) --no-print-directory pr-repro; then $(MAKE) --no-print-directory behaviour; fi; \
+	$(MAKE) --no-print-directory gates || status=$$?; \
+	$(MAKE) --no-print-directory report || status=$$?; exit $$status
 
 test: setup ## run the test suite
 	pytest

@@ -30,7 +30,7 @@ WATERMARK ?= model-report
 PR_DIR := reports/pr
 
 .PHONY: help setup run data simulate repro summary test test-fast lint format bench clean \
-	champion pr-repro behaviour gates report report-preview comment pr
+	champion pr-repro behaviour gates report report-preview comment job-summary pr
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -67,8 +67,8 @@ pr-repro: data ## `dvc repro`, recording the outcome (and the failing stage) for
 	modelops repro
 
 behaviour: setup ## the behavioral model tests, run against the pipeline's model and data
-	pytest tests/test_model_behaviour.py --pipeline-outputs -p no:cacheprovider -q \
-		--junitxml=$(PR_DIR)/behaviour.xml
+	pytest tests/test_model_behaviour.py --pipeline-outputs -m "not retrains" \
+		-p no:cacheprovider -q --junitxml=$(PR_DIR)/behaviour.xml
 
 gates: setup ## judge the model (floors, champion, baselines, slices, budgets); exits 1 on FAIL
 	modelops gates
@@ -83,6 +83,9 @@ comment: ## post the report as the pull request's one CML comment, updated on ea
 	npx --yes "@dvcorg/cml@$(CML_VERSION)" comment update --target=pr \
 		--watermark-title="$(WATERMARK)" $(if $(filter none,$(REPORT_IMAGES)),--no-publish) \
 		$(PR_DIR)/report.md
+
+job-summary: ## append the report to the GitHub Actions job summary (every PR, forks too)
+	modelops report --job-summary
 
 pr: data ## the pull-request job locally (BASE=main): champion, repro, behaviour, gates, report
 	@status=0; $(MAKE) --no-print-directory champion || status=$$?; \

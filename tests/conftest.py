@@ -1,5 +1,9 @@
 """Shared fixtures: settings from the repository's params.yaml, shrunk for speed, and
-small data sets built with the simulator."""
+small data sets built with the simulator.
+
+With ``--pipeline-outputs`` the model fixtures are the pipeline's own: the committed
+settings, data/train.parquet, data/holdout.parquet and the fitted models in models/.
+``make behaviour`` runs the behavioural model tests that way, as a merge gate."""
 
 from __future__ import annotations
 
@@ -9,12 +13,28 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from modelops import paths
 from modelops.config import Settings, load_settings
 from modelops.data.simulator import simulate_week
 from modelops.data.split import split
+from modelops.io import load_model
 from modelops.train import build_baselines, build_model, fit
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--pipeline-outputs",
+        action="store_true",
+        help="model tests use the pipeline's data and fitted models instead of small fixtures",
+    )
+
+
+@pytest.fixture(scope="session")
+def pipeline_outputs(request: pytest.FixtureRequest) -> bool:
+    """True with ``--pipeline-outputs``."""
+    return bool(request.config.getoption("--pipeline-outputs"))
 
 
 def with_updates(settings: Settings, **sections: dict[str, Any]) -> Settings:
@@ -32,8 +52,10 @@ def repo_settings() -> Settings:
 
 
 @pytest.fixture(scope="session")
-def settings(repo_settings: Settings) -> Settings:
+def settings(repo_settings: Settings, pipeline_outputs: bool) -> Settings:
     """The committed settings on a small simulated data set and a quick model."""
+    if pipeline_outputs:
+        return repo_settings
     return with_updates(
         repo_settings,
         simulator={"weeks": 8, "transactions_per_week": 8000},
@@ -54,15 +76,22 @@ def transactions(settings: Settings) -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def train_holdout(
-    transactions: pd.DataFrame, settings: Settings
+    request: pytest.FixtureRequest, settings: Settings, pipeline_outputs: bool
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The time split of ``transactions``."""
+    """The time split of ``transactions`` (or the pipeline's split)."""
+    if pipeline_outputs:
+        return pd.read_parquet(REPO / paths.TRAIN), pd.read_parquet(REPO / paths.HOLDOUT)
+    transactions = request.getfixturevalue("transactions")
     return split(transactions, settings.data_schema, settings.split)
 
 
 @pytest.fixture(scope="session")
-def fitted(train_holdout: tuple[pd.DataFrame, pd.DataFrame], settings: Settings) -> Any:
+def fitted(
+    train_holdout: tuple[pd.DataFrame, pd.DataFrame], settings: Settings, pipeline_outputs: bool
+) -> Any:
     """The configured model fitted on the train part."""
+    if pipeline_outputs:
+        return load_model(REPO / paths.MODEL)
     return fit(
         build_model(settings.data_schema, settings.model), train_holdout[0], settings.data_schema
     )
@@ -70,9 +99,12 @@ def fitted(train_holdout: tuple[pd.DataFrame, pd.DataFrame], settings: Settings)
 
 @pytest.fixture(scope="session")
 def fitted_baselines(
-    train_holdout: tuple[pd.DataFrame, pd.DataFrame], settings: Settings
+    train_holdout: tuple[pd.DataFrame, pd.DataFrame], settings: Settings, pipeline_outputs: bool
 ) -> dict[str, Any]:
     """Dummy and logistic baselines fitted on the train part."""
+    if pipeline_outputs:
+        baselines: dict[str, Any] = load_model(REPO / paths.BASELINES)
+        return baselines
     baselines = build_baselines(settings.data_schema, settings.baselines)
     for model in baselines.values():
         fit(model, train_holdout[0], settings.data_schema)

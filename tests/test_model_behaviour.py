@@ -59,6 +59,7 @@ def test_directional_expectations(fitted, train_holdout, settings, changes):
     assert mean_score_change(fitted, legit, settings.data_schema, **changes) > 0
 
 
+@pytest.mark.retrains
 def test_same_seed_same_model_and_metrics(train_holdout, settings, fitted, evaluation):
     train, holdout = train_holdout
     again = fit(build_model(settings.data_schema, settings.model), train, settings.data_schema)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from modelops import champion, paths, preview, report, repro
+from modelops.check import run_gates
 from modelops.config import load_settings
 from modelops.data import dataset
 from modelops.errors import InputError
@@ -25,6 +27,18 @@ def _parser() -> argparse.ArgumentParser:
     add = data_commands.add_parser("append", help="simulate the next week(s) as new batches")
     add.add_argument("--weeks", type=int, default=1, help="how many weeks to add (default 1)")
     commands.add_parser("summary", help="key metrics, lift over baselines, where outputs are")
+    champion = commands.add_parser("champion", help="obtain the model of the base revision")
+    champion.add_argument("--base", default="main", help="branch or commit merged into (main)")
+    commands.add_parser("repro", help="`dvc repro`, recording the outcome for the gates")
+    commands.add_parser("gates", help="judge the model; exit 1 when a gate fails")
+    report = commands.add_parser("report", help="write the pull-request report (markdown)")
+    report.add_argument(
+        "--images", choices=["cml", "none"], default="cml", help="embed plots (cml) or not"
+    )
+    report.add_argument(
+        "--job-summary", action="store_true", help="append the written report to the job summary"
+    )
+    commands.add_parser("preview", help="render the report as HTML and screenshot it")
     return parser
 
 
@@ -36,7 +50,23 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "summary":
             print(summary())
             return 0
+        if args.command == "preview":
+            preview.main(paths.REPORT, paths.REPORT.with_suffix(".html"), paths.REPORT_PNG)
+            return 0
+        if args.command == "report" and args.job_summary:
+            report.append_job_summary()
+            return 0
+        if args.command == "repro":
+            return int(repro.run()["exit_code"])
         settings = load_settings(args.params)
+        if args.command == "champion":
+            champion.fetch(args.base, extra_files=(f"{settings.data.path}.dvc",))
+            return 0
+        if args.command == "gates":
+            return 0 if run_gates(settings)["verdict"] == "PASS" else 1
+        if args.command == "report":
+            report.write(settings, images=args.images == "cml")
+            return 0
         if args.data_command == "get":
             log.info("%s", dataset.get(settings))
         else:

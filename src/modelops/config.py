@@ -132,8 +132,8 @@ class SliceGateSettings(_Section):
 class BudgetSettings(_Section):
     """Serving budgets the challenger must fit."""
 
-    latency_ms_p50: float = Field(10.0, gt=0)
-    model_mb: float = Field(20.0, gt=0)
+    latency_ms_p50: float = Field(25.0, gt=0)
+    size_mb: float = Field(20.0, gt=0)
     latency_calls: int = Field(200, ge=20)
 
 

@@ -10,9 +10,12 @@ tolerance is credible: even the upper end of the improvement's interval is worse
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Literal
 
+from modelops.config import GateSettings
 from modelops.metrics import HIGHER_IS_BETTER, BootstrapResult, Estimate
 
 Status = Literal["pass", "fail", "skipped"]
@@ -67,7 +70,7 @@ def relative_gates(
     """
     gates = []
     for metric, limit in limits.items():
-        name = f"{kind}:{reference or 'none'}:{metric}"
+        name = f"champion:{metric}" if kind == "champion" else f"baseline:{reference}:{metric}"
         if reference is None:
             gates.append(Gate(name, "skipped", reason=f"no {kind} to compare with"))
             continue
@@ -111,6 +114,91 @@ def slice_gates(
                 Gate(name, "pass" if drop <= tolerance else "fail", ours[metric],
                      theirs[metric] - tolerance, reason=f"at most {tolerance} below the champion")
             )  # fmt: skip
+    return gates
+
+
+def pipeline_gates(outcome: dict[str, Any] | None) -> list[Gate]:
+    """Data validation and the rest of the pipeline, from ``modelops repro``'s record."""
+    if outcome is None:
+        reason = "pipeline outcome not recorded (run `make pr-repro`)"
+        return [Gate("data_validation", "skipped", reason=reason)]
+    stage, errors = outcome.get("failed_stage"), outcome.get("errors") or []
+    message = errors[0] if errors else f"exit code {outcome.get('exit_code')}"
+    if outcome["status"] == "passed":
+        return [Gate("data_validation", "pass", reason="the data passed validation")]
+    if stage == "validate":
+        return [Gate("data_validation", "fail", reason=message)]
+    return [
+        Gate("data_validation", "pass", reason="the data passed validation"),
+        Gate("pipeline", "fail", reason=f"stage '{stage or '?'}' failed: {message}"),
+    ]
+
+
+def behaviour_gate(junit_xml: Path) -> Gate:
+    """The behavioural model tests (``make behaviour``), from their JUnit XML."""
+    if not junit_xml.exists():
+        return Gate("behaviour", "skipped", reason="behavioural tests not run (`make behaviour`)")
+    cases = ET.parse(junit_xml).getroot().iter("testcase")
+    failed, passed = [], 0
+    for case in cases:
+        if case.find("failure") is not None or case.find("error") is not None:
+            failed.append(case.get("name", "?"))
+        elif case.find("skipped") is None:
+            passed += 1
+    if failed:
+        return Gate("behaviour", "fail", float(len(failed)), 0.0,
+                    reason="failed: " + ", ".join(failed))  # fmt: skip
+    if passed == 0:
+        return Gate("behaviour", "skipped", reason="no behavioural test ran")
+    return Gate("behaviour", "pass", 0.0, 0.0, reason=f"{passed} behavioural tests passed")
+
+
+def budget_gates(measured: dict[str, float], budgets: dict[str, float]) -> list[Gate]:
+    """Serving budgets: measured values must not exceed them."""
+    return [
+        Gate(
+            f"budget:{name}",
+            "pass" if measured[name] <= limit else "fail",
+            measured[name],
+            limit,
+            reason=f"{name} must be at most {limit}",
+        )
+        for name, limit in budgets.items()
+    ]
+
+
+def judge(
+    result: BootstrapResult | None,
+    summary: dict[str, Any] | None,
+    outcome: dict[str, Any] | None,
+    junit_xml: Path,
+    settings: GateSettings,
+) -> list[Gate]:
+    """Every gate. Without a fresh model (the pipeline failed) the model gates are
+    skipped with that reason; the failing pipeline gate already fails the verdict."""
+    gates = pipeline_gates(outcome)
+    if result is None or summary is None:
+        stage = (outcome or {}).get("failed_stage") or "?"
+        reason = f"no fresh model to judge: the pipeline failed at '{stage}'"
+        return [*gates, Gate("model", "skipped", reason=reason)]
+    gates.append(behaviour_gate(junit_xml))
+    metrics = summary["metrics"]
+    champion = "champion" if "champion" in metrics else None
+    floors, tolerances, margins = (
+        {str(k): v for k, v in limits.items()}
+        for limits in (settings.floors, settings.champion, settings.baselines)
+    )
+    gates += floor_gates(metrics["challenger"], floors)
+    gates += relative_gates(result, "challenger", champion, tolerances, kind="champion")
+    for baseline in ("dummy", "logistic"):
+        ref = baseline if baseline in metrics else None
+        gates += relative_gates(result, "challenger", ref, margins, kind="baseline")
+    slices = summary["slices"]
+    s = settings.slices
+    gates += slice_gates(slices["challenger"], slices.get("champion"), s.metric, s.tolerance,
+                         s.min_positives)  # fmt: skip
+    budgets = settings.budgets.model_dump(exclude={"latency_calls"})
+    gates += budget_gates(summary["budgets"]["challenger"], budgets)
     return gates
 
 

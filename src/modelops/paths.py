@@ -19,3 +19,14 @@ LINEAGE = Path("models/lineage.json")
 MODEL_CARD = Path("models/model_card.md")
 PLOTS = Path("plots")
 DVC_LOCK = Path("dvc.lock")
+
+# The pull-request check (champion, gates, report); not DVC outputs.
+PR = Path("reports/pr")
+CHAMPION = PR / "champion"
+PIPELINE_RUN = PR / "pipeline.json"
+BEHAVIOUR = PR / "behaviour.xml"
+COMPARISON = PR / "comparison.json"
+PR_SCORES = PR / "scores.parquet"
+VERDICT = PR / "verdict.json"
+REPORT = PR / "report.md"
+REPORT_PNG = PR / "report.png"

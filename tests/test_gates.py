@@ -1,7 +1,16 @@
 import numpy as np
 import pytest
 
-from modelops.gates import Gate, floor_gates, relative_gates, slice_gates, verdict
+from modelops.gates import (
+    Gate,
+    behaviour_gate,
+    budget_gates,
+    floor_gates,
+    pipeline_gates,
+    relative_gates,
+    slice_gates,
+    verdict,
+)
 from modelops.metrics import Holdout, Scored, bootstrap
 
 
@@ -107,3 +116,37 @@ def test_verdict_names_every_failing_gate():
     assert got["failed"] == ["b", "d"]
     assert got["skipped"] == ["c"]
     assert verdict([Gate("a", "pass"), Gate("c", "skipped")])["verdict"] == "PASS"
+
+
+def test_pipeline_gates_name_the_failing_stage():
+    assert by_status(pipeline_gates(None)) == {"data_validation": "skipped"}
+    assert by_status(pipeline_gates({"status": "passed"})) == {"data_validation": "pass"}
+    bad_data = {"status": "failed", "failed_stage": "validate", "errors": ["amount: 3 rows"]}
+    (gate,) = pipeline_gates(bad_data)
+    assert (gate.status, gate.reason) == ("fail", "amount: 3 rows")
+    crash = {"status": "failed", "failed_stage": "train", "errors": [], "exit_code": 1}
+    assert by_status(pipeline_gates(crash)) == {"data_validation": "pass", "pipeline": "fail"}
+
+
+def junit(tmp_path, cases: str):
+    path = tmp_path / "behaviour.xml"
+    path.write_text(f'<testsuites><testsuite name="pytest">{cases}</testsuite></testsuites>')
+    return path
+
+
+def test_behaviour_gate_reads_junit_xml(tmp_path):
+    assert behaviour_gate(tmp_path / "missing.xml").status == "skipped"
+    ok = junit(tmp_path, '<testcase name="a"/><testcase name="b"><skipped/></testcase>')
+    assert behaviour_gate(ok).status == "pass"
+    bad = junit(tmp_path, '<testcase name="a"/><testcase name="new-device"><failure/></testcase>')
+    gate = behaviour_gate(bad)
+    assert gate.status == "fail"
+    assert "new-device" in gate.reason
+    assert behaviour_gate(junit(tmp_path, "")).status == "skipped"
+
+
+def test_budget_gates():
+    got = budget_gates(
+        {"latency_ms_p50": 12.0, "size_mb": 3.0}, {"latency_ms_p50": 10.0, "size_mb": 20.0}
+    )
+    assert by_status(got) == {"budget:latency_ms_p50": "fail", "budget:size_mb": "pass"}

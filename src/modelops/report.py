@@ -20,6 +20,7 @@ import pandas as pd
 import yaml
 
 from modelops import paths
+from modelops.compare import champion_source
 from modelops.config import Settings
 from modelops.errors import InputError
 from modelops.io import read_json, write_text
@@ -503,7 +504,8 @@ def gather(settings: Settings, images: bool) -> ReportInputs:
         verdict=verdict,
         pipeline=_read(paths.PIPELINE_RUN),
         comparison=comparison,
-        champion=_read(paths.CHAMPION / "source.json") or {},
+        # the comparison's copy also says when the champion could not be scored
+        champion=(comparison or {}).get("champion") or champion_source(),
         params=(_yaml(base_dir / "params.yaml"), _yaml(Path("params.yaml")) or {}),
         data=(_read(base_dir / paths.VALIDATION_REPORT), _read(paths.VALIDATION_REPORT)),
         raw=(

@@ -15,6 +15,10 @@ export UV_COMPILE_BYTECODE := 1
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+# Debian packages for the report preview (and its test): headless Chromium and fonts.
+SYSTEM_PACKAGES := chromium fonts-liberation fonts-noto-color-emoji
+
 UV := $(shell command -v uv 2>/dev/null)
 ifeq ($(UV),)
 UV := .tools/bin/uv
@@ -29,7 +33,7 @@ CML_VERSION := 0.20.6
 WATERMARK ?= model-report
 PR_DIR := reports/pr
 
-.PHONY: help setup run data simulate repro summary test test-fast lint format bench clean \
+.PHONY: help setup system-deps run data simulate repro summary test test-fast lint format bench clean \
 	champion pr-repro behaviour gates report report-preview comment job-summary pr
 
 help: ## list the targets
@@ -44,6 +48,11 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	@touch $@
 
 setup: $(VENV)/.synced ## install the locked environment into .venv
+
+system-deps: ## install the Debian packages of `make report-preview` (Chromium, fonts); CI runs it
+	@if dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then echo "system packages present"; else \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install \
+		-y -qq --no-install-recommends $(SYSTEM_PACKAGES); fi
 
 data: setup ## restore raw data from DVC, or regenerate it from the simulator (hash-checked)
 	modelops data get

@@ -170,3 +170,15 @@ def test_scores_frame_matches_the_shared_rows(project, check_settings, fitted):
     assert list(scores.columns) == ["label", "challenger", "champion"]
     assert len(scores) == read_json(paths.COMPARISON)["holdout"]["rows"]
     assert json.loads(paths.VERDICT.read_text())["verdict"] in ("PASS", "FAIL")
+
+
+def test_without_pipeline_outputs_the_verdict_says_the_pipeline_did_not_run(
+    tmp_path, monkeypatch, check_settings
+):
+    monkeypatch.chdir(tmp_path)
+    decision = run_gates(check_settings)
+    assert decision["failed"] == ["pipeline"]
+    assert "did not run" in decision["gates"][-1]["reason"]
+    shutil.copy(REPO / "params.yaml", "params.yaml")
+    text = report.write(check_settings).read_text()
+    assert text.startswith("## ❌ FAIL: 1 gate(s) failed: `pipeline`")

@@ -178,7 +178,13 @@ def judge(
     skipped with that reason; the failing pipeline gate already fails the verdict."""
     gates = pipeline_gates(outcome)
     if result is None or summary is None:
-        stage = (outcome or {}).get("failed_stage") or "?"
+        if outcome is None:  # nothing ran and there are no outputs to judge
+            reason = (
+                "no model to judge: the pipeline did not run (see the job log; "
+                "`make data` fails when the DVC remote cannot be reached)"
+            )
+            return [*gates, Gate("pipeline", "fail", reason=reason)]
+        stage = outcome.get("failed_stage") or "?"
         reason = f"no fresh model to judge: the pipeline failed at '{stage}'"
         return [*gates, Gate("model", "skipped", reason=reason)]
     gates.append(behaviour_gate(junit_xml))

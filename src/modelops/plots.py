@@ -26,6 +26,7 @@ def curves_png(scores: pd.DataFrame, target: Path, calibration_bins: int = 10) -
     """Draw each model column of ``scores`` (label + one score column per model)."""
     fig, (roc, pr, cal) = plt.subplots(1, 3, figsize=(12, 3.8), dpi=100)
     y = scores["label"].to_numpy()
+    top = 0.0  # the calibration panel spans the predicted and observed range
     for name in ("champion", "challenger"):
         if name not in scores:
             continue
@@ -37,9 +38,11 @@ def curves_png(scores: pd.DataFrame, target: Path, calibration_bins: int = 10) -
         pr.plot(recall, precision, line, color=color, label=label, linewidth=1.6)
         observed, predicted = calibration_curve(y, s, n_bins=calibration_bins, strategy="quantile")
         cal.plot(predicted, observed, line, color=color, marker="o", markersize=3, label=label)
+        top = max(top, float(predicted.max()), float(observed.max()))
     roc.plot([0, 1], [0, 1], ":", color="#afb8c1", linewidth=1)
-    top = float(max(scores.drop(columns="label").max().max(), 0.05))
+    top = max(top * 1.05, 0.01)
     cal.plot([0, top], [0, top], ":", color="#afb8c1", linewidth=1)
+    cal.set(xlim=(0, top), ylim=(0, top))
     for ax, title, xlabel, ylabel, corner in (
         (roc, "ROC", "false positive rate", "true positive rate", "lower right"),
         (pr, "Precision-recall", "recall", "precision", "upper right"),

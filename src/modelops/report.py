@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import os
 import re
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ class ReportInputs:
     data: tuple[dict[str, Any] | None, dict[str, Any] | None] = (None, None)
     raw: tuple[dict[str, Any] | None, dict[str, Any] | None] = (None, None)
     commits: dict[str, Any] = field(default_factory=dict)
+    changed_files: list[str] | None = None  # base..HEAD, None: unknown
     figure: str | None = None  # relative path of the curves PNG, None: not embedded
 
 
@@ -258,6 +260,17 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, str]:
     }
 
 
+def files_changed(files: list[str] | None, limit: int = 15) -> list[str]:
+    """The files this branch changes, so code-only changes are visible too."""
+    if files is None:
+        return []
+    if not files:
+        return ["Files: none changed.", ""]
+    shown = ", ".join(f"`{f}`" for f in files[:limit])
+    more = f" and {len(files) - limit} more" if len(files) > limit else ""
+    return [f"Files ({len(files)}): {shown}{more}.", ""]
+
+
 def params_diff(base: dict[str, Any] | None, pr: dict[str, Any]) -> list[str]:
     """Changed, added and removed settings (the schema is covered by the data diff)."""
     out = ["#### Params", ""]
@@ -453,7 +466,8 @@ def render(inputs: ReportInputs) -> str:
         if c:
             parts += metrics_table(c)
         parts += gates_table(inputs.verdict)
-        parts += ["### What changed", "", *params_diff(*inputs.params), *data_diff(inputs)]
+        parts += ["### What changed", "", *files_changed(inputs.changed_files)]
+        parts += [*params_diff(*inputs.params), *data_diff(inputs)]
         parts += curves(inputs)
         if c:
             parts += slices_block(c, inputs.verdict, slice_rows)
@@ -480,6 +494,17 @@ def raw_summary(dvc_file: Path, lock: Path, raw_path: Path) -> dict[str, Any] | 
     out = (_yaml(dvc_file) or {}).get("outs", [{}])[0] if dvc_file.exists() else {}
     md5 = raw_data_hash(lock, raw_path) or out.get("md5")
     return {"md5": md5, "nfiles": out.get("nfiles")} if md5 else None
+
+
+def changed_files(base_commit: str | None) -> list[str] | None:
+    """Files that differ between the base commit and HEAD (None when unknown)."""
+    if not base_commit:
+        return None
+    done = subprocess.run(
+        ["git", "diff", "--name-only", base_commit, "HEAD"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return done.stdout.split() if done.returncode == 0 else None
 
 
 def gather(settings: Settings, images: bool) -> ReportInputs:
@@ -513,6 +538,7 @@ def gather(settings: Settings, images: bool) -> ReportInputs:
             raw_summary(dvc_file, paths.DVC_LOCK, raw_path),
         ),
         commits=git_state() | {"at": now},
+        changed_files=changed_files(champion_source().get("commit")),
         figure=figure,
     )
 

@@ -34,7 +34,7 @@ WATERMARK ?= model-report
 PR_DIR := reports/pr
 
 .PHONY: help setup system-deps run data simulate repro summary test test-fast lint format bench clean \
-	champion pr-repro behaviour gates report report-preview comment job-summary pr
+	champion pr-repro behaviour gates report report-preview comment job-summary pr bench-pr
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -122,6 +122,10 @@ format: setup ## apply ruff fixes and formatting
 bench: setup ## rerun the benchmarks (about 3 minutes; writes bench/results/)
 	python bench/pipeline_bench.py
 	python bench/bootstrap_bench.py
+
+bench-pr: setup ## the PR-check benchmarks: gate power and the PR job, cold/warm (about 30 minutes)
+	python bench/gate_power.py
+	python bench/pr_job_bench.py
 
 clean: ## remove the environment and caches (keeps data, models and the DVC cache)
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

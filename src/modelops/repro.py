@@ -63,10 +63,24 @@ def stage_errors(output: str, stage: str) -> list[str]:
     return messages
 
 
+def pull_outputs() -> None:
+    """Restore the outputs ``dvc.lock`` names from the DVC cache or remote, so that only
+    the stages the change affects rerun (the stages' outputs are ``persist``, which DVC's
+    run cache does not serve). Whatever is missing is simply rebuilt by ``dvc repro``."""
+    done = subprocess.run(
+        [sys.executable, "-m", "dvc", "pull", "--allow-missing", "--quiet"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:]
+        sys.stderr.write(f"[repro] could not pull outputs, rebuilding them: {' '.join(tail)}\n")
+
+
 def run(record: Path = paths.PIPELINE_RUN, args: tuple[str, ...] = ()) -> dict[str, Any]:
     """``dvc repro`` with output streamed to the terminal; write and return the outcome."""
     for stale in STALE:
         stale.unlink(missing_ok=True)
+    pull_outputs()
     proc = subprocess.Popen(
         [sys.executable, "-m", "dvc", "repro", *args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -5,10 +5,13 @@ An "origin" repository is built from this one: main holds the trained default mo
 pushed to a local DVC remote, and a branch changes one hyperparameter. Each scenario is
 a fresh `git clone` of origin, as a CI runner checks it out:
 
-- cold: empty uv cache (every wheel downloaded) and empty DVC cache (data and champion
-  pulled from the remote, every stage run);
+- cold: empty uv cache (every wheel downloaded) and empty DVC cache: the data, the
+  champion and the outputs of the stages the change does not affect are pulled from
+  the remote (main pushed them after it merged);
 - warm: uv cache warm (what setup-uv restores) and the DVC cache of main (what
-  actions/cache restores), so only the stages the change affects run.
+  actions/cache restores), so nothing is downloaded.
+
+In both, only the stages the change affects run.
 
 Writes bench/results/pr_job.json and bench/results/pr_job.md.
 
@@ -135,10 +138,11 @@ def markdown(results: dict[str, Any]) -> str:
         "| champion | " + " | ".join(s["champion"] for s in scenarios) + " |",
         "| verdict | " + " | ".join(s["verdict"] for s in scenarios) + " |",
         "",
-        "cold: empty uv cache (wheels downloaded from PyPI) and empty DVC cache (data and",
-        "champion pulled from the remote; every stage runs). warm: uv cache and main's DVC",
-        "cache present, as setup-uv and actions/cache restore them. Target: warm under",
-        "2 minutes (repro + champion + gates + report).",
+        "cold: empty uv cache (wheels downloaded from PyPI) and empty DVC cache (data,",
+        "champion and unaffected stages' outputs pulled from the DVC remote, where main",
+        "pushed them). warm: uv cache and main's DVC cache present, as setup-uv and",
+        "actions/cache restore them. Either way only the affected stages run. Target:",
+        "warm under 2 minutes (repro + champion + gates + report).",
         "",
     ]
     return "\n".join(lines)

@@ -35,6 +35,18 @@ SMALL = {
 OUTPUTS_OF_REPO = ("data/raw.dvc", "dvc.lock")
 
 
+def copy_template(root: Path) -> Path:
+    """The files git tracks here, without this clone's data hash and pipeline state."""
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    for name in tracked:
+        if name not in OUTPUTS_OF_REPO and (REPO / name).is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, root / name)
+    return root
+
+
 def run(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = os.environ | {
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -66,14 +78,7 @@ def edit_params(root: Path, update: dict) -> None:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("project")
-    tracked = subprocess.run(
-        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout.split()
-    for name in tracked:
-        if name not in OUTPUTS_OF_REPO and (REPO / name).is_file():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, root / name)
+    root = copy_template(tmp_path_factory.mktemp("project"))
     edit_params(root, SMALL)
     run(root, "git", "init", "-q")
     run(root, "git", "add", "-A")

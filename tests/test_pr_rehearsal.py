@@ -33,8 +33,7 @@ import yaml
 
 from modelops.io import load_model
 
-from .conftest import REPO
-from .test_pipeline_integration import edit_params
+from .test_pipeline_integration import copy_template, edit_params
 
 pytestmark = pytest.mark.integration
 
@@ -112,14 +111,7 @@ def gate(root: Path, name: str) -> dict:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
     """The template with a trained base model committed on main."""
-    root = tmp_path_factory.mktemp("rehearsal")
-    tracked = subprocess.run(
-        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout.split()
-    for name in tracked:
-        if name not in ("data/raw.dvc", "dvc.lock") and (REPO / name).is_file():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, root / name)
+    root = copy_template(tmp_path_factory.mktemp("rehearsal"))
     edit_params(root, REHEARSAL)
     sh(root, "git", "init", "-q", "-b", "main")
     assert make(root, "repro").returncode == 0

@@ -28,11 +28,9 @@ Every seed is fixed, so a rerun reproduces every trial exactly (only timings cha
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import multiprocessing
 import os
-import platform
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -56,6 +54,7 @@ from modelops.gates import relative_gates
 from modelops.metrics import Scored, bootstrap
 from modelops.schema import Role, Schema
 from modelops.train import build_model, fit, score
+from pipeline_bench import machine
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -642,26 +641,6 @@ and lower at any larger tolerance.
 
 
 # ---------------------------------------------------------------- main
-
-
-def machine() -> dict[str, Any]:
-    """CPU, cores, memory, Python and today's date."""
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    memory_kb = int(Path("/proc/meminfo").read_text().split()[1])
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gb": round(memory_kb / 1024**2, 1),
-        "python": platform.python_version(),
-        "date": dt.date.today().isoformat(),
-    }
 
 
 def log(message: str) -> None:

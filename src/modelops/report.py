@@ -516,6 +516,7 @@ def gather(settings: Settings, images: bool) -> ReportInputs:
     raw_path = settings.data.path
     dvc_file = Path(f"{raw_path}.dvc")
     comparison = _read(paths.COMPARISON)
+    source = champion_source()
     figure = None
     if comparison is not None and images and paths.PR_SCORES.exists():
         curves_png(
@@ -530,7 +531,7 @@ def gather(settings: Settings, images: bool) -> ReportInputs:
         pipeline=_read(paths.PIPELINE_RUN),
         comparison=comparison,
         # the comparison's copy also says when the champion could not be scored
-        champion=(comparison or {}).get("champion") or champion_source(),
+        champion=(comparison or {}).get("champion") or source,
         params=(_yaml(base_dir / "params.yaml"), _yaml(Path("params.yaml")) or {}),
         data=(_read(base_dir / paths.VALIDATION_REPORT), _read(paths.VALIDATION_REPORT)),
         raw=(
@@ -538,7 +539,7 @@ def gather(settings: Settings, images: bool) -> ReportInputs:
             raw_summary(dvc_file, paths.DVC_LOCK, raw_path),
         ),
         commits=git_state() | {"at": now},
-        changed_files=changed_files(champion_source().get("commit")),
+        changed_files=changed_files(source.get("commit")),
         figure=figure,
     )
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from modelops import champion, paths, preview, report, repro
 from modelops.check import run_gates
-from modelops.config import load_settings
+from modelops.config import Settings, load_settings
 from modelops.data import dataset
 from modelops.errors import InputError
 from modelops.logs import setup
@@ -39,7 +40,35 @@ def _parser() -> argparse.ArgumentParser:
         "--job-summary", action="store_true", help="append the written report to the job summary"
     )
     commands.add_parser("preview", help="render the report as HTML and screenshot it")
+    commands.add_parser("bento", help="save the model to the BentoML store and build the Bento")
+    serve = commands.add_parser("serve", help="serve the current model's Bento (`make serve`)")
+    serve.add_argument("--host", default="127.0.0.1", help="interface (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=3000, help="port (3000)")
+    commands.add_parser("demo", help="serve briefly, answer sample requests, show the log")
+    check = commands.add_parser("check-state", help="validate desired-state file(s)")
+    check.add_argument("files", nargs="+", help="deploy/environments/<env>.yaml")
     return parser
+
+
+SERVING_COMMANDS = ("bento", "serve", "demo", "check-state")
+
+
+def _serving(args: argparse.Namespace, settings: Settings) -> int:
+    """The serving commands (imported here: BentoML is slow to import)."""
+    from modelops.serving import bento, demo, state, store
+
+    if args.command == "check-state":
+        for file in args.files:
+            print(f"{file}: valid, serves {state.load_state(file, store.resolve).versions}")
+        return 0
+    tag = bento.build(settings)
+    print(f"bento {tag}")
+    if args.command == "demo":
+        demo.run(settings, tag)
+    elif args.command == "serve":
+        command = bento.serve_command(tag, args.host, args.port)
+        os.execvpe(command[0], command, bento.server_env(settings))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             report.write(settings, images=args.images == "cml")
             return 0
+        if args.command in SERVING_COMMANDS:
+            return _serving(args, settings)
         if args.data_command == "get":
             log.info("%s", dataset.get(settings))
         else:

@@ -104,6 +104,7 @@ class EvaluationSettings(_Section):
     """Holdout evaluation."""
 
     review_rate: float = Field(0.02, gt=0, lt=1)
+    decline_rate: float = Field(0.002, gt=0, lt=1)
     bootstrap: BootstrapSettings = BootstrapSettings()
     costs: CostSettings = CostSettings()
     slices: list[SliceSettings] = Field(default_factory=list)
@@ -155,6 +156,26 @@ class GateSettings(_Section):
         return self
 
 
+class PredictionLogSettings(_Section):
+    """Where and how the service records predictions (MODELOPS_LOG_URL overrides url)."""
+
+    url: str = "sqlite:///reports/predictions.db"
+    flush_interval_s: float = Field(0.2, gt=0)
+    max_buffer: int = Field(100_000, ge=1)
+
+
+class ServingSettings(_Section):
+    """The prediction service (README: Serving)."""
+
+    desired_state: Path = Path("deploy/environments/local.yaml")
+    reload_interval_s: float = Field(1.0, gt=0)
+    reason_codes: int = Field(3, ge=0)
+    max_batch_size: int = Field(256, ge=1)
+    max_body_bytes: int = Field(1_000_000, ge=1024)
+    batch_max_rows: int = Field(2048, ge=1)
+    log: PredictionLogSettings = PredictionLogSettings()
+
+
 class Settings(_Section):
     """Everything in params.yaml."""
 
@@ -166,6 +187,7 @@ class Settings(_Section):
     baselines: BaselineSettings = BaselineSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
     gates: GateSettings = GateSettings()
+    serving: ServingSettings = ServingSettings()
 
     @model_validator(mode="after")
     def _columns_exist(self) -> Self:
@@ -173,6 +195,8 @@ class Settings(_Section):
         amount = self.evaluation.costs.amount_column
         if amount not in columns:
             raise ValueError(f"evaluation.costs.amount_column '{amount}' is not in schema.columns")
+        if self.evaluation.decline_rate > self.evaluation.review_rate:
+            raise ValueError("evaluation.decline_rate must not exceed evaluation.review_rate")
         for item in self.evaluation.slices:
             if item.column not in columns:
                 raise ValueError(f"evaluation.slices '{item.name}': no column '{item.column}'")

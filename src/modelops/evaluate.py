@@ -177,6 +177,10 @@ def evaluate(
             "positives": int(holdout.y.sum()),
             "review_rate": settings.review_rate,
             "threshold": round(main.threshold, 6),
+            "decline_rate": settings.decline_rate,
+            "decline_threshold": round(
+                Scored.at_review_rate(main.score, settings.decline_rate).threshold, 6
+            ),
             "confidence": boot.confidence,
             "resamples": boot.n_resamples,
         }

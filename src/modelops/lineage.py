@@ -114,8 +114,8 @@ def build_record(
         "model": {"path": str(model_path), "md5": digest, **settings.model.model_dump()},
         "features": settings.data_schema.features,
         "decision": {
-            "threshold": metrics["holdout"]["threshold"],
-            "review_rate": metrics["holdout"]["review_rate"],
+            key: metrics["holdout"][key]
+            for key in ("threshold", "review_rate", "decline_threshold", "decline_rate")
         },
         "data": {
             "source": settings.data.source,

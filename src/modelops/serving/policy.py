@@ -1,0 +1,78 @@
+"""Routing (which model answers a request) and decisions (what its score means)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import StrEnum
+
+from modelops.serving.state import Automation, DesiredState
+
+
+class Route(StrEnum):
+    """Which model produced a prediction; shadow predictions are logged, never returned."""
+
+    CHAMPION = "champion"
+    CHALLENGER = "challenger"
+    SHADOW = "shadow"
+
+
+class Decision(StrEnum):
+    """What to do with the transaction. `none`: shadow automation, nothing to act on."""
+
+    APPROVE = "approve"
+    REVIEW = "review"
+    DECLINE = "decline"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The route for one request: the model that answers and, optionally, a shadow."""
+
+    route: Route
+    version: str
+    shadow: str | None = None
+
+
+def bucket(entity: str, salt: str) -> float:
+    """A stable position in [0, 100) for an entity: the same card always lands in the same
+    place, so canary and A/B assignment is sticky across requests and restarts."""
+    digest = hashlib.sha256(f"{salt}:{entity}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 * 100
+
+
+def plan(state: DesiredState, entity: str) -> Plan:
+    """Route one request per the desired state's strategy."""
+    champion = Plan(Route.CHAMPION, state.champion)
+    strategy = state.strategy
+    challenger = state.challenger
+    if challenger is None or strategy.type in ("single", "blue_green"):
+        return champion
+    if strategy.type == "shadow":
+        return Plan(Route.CHAMPION, state.champion, shadow=challenger)
+    share = strategy.percent if strategy.type == "canary" else strategy.challenger_percent
+    if bucket(entity, strategy.type) < share:
+        return Plan(Route.CHALLENGER, challenger)
+    return champion
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Scores at or above `review` are suspicious; at or above `decline`, very likely fraud."""
+
+    review: float
+    decline: float
+
+
+def decide(score: float, automation: Automation, thresholds: Thresholds) -> Decision:
+    """The decision for one score under the environment's degree of automation."""
+    if automation == Automation.SHADOW:
+        return Decision.NONE
+    if automation == Automation.ASSIST:
+        return Decision.REVIEW
+    if score >= thresholds.decline:
+        return Decision.DECLINE
+    if automation == Automation.PARTIAL and score >= thresholds.review:
+        return Decision.REVIEW
+    return Decision.APPROVE

@@ -8,7 +8,7 @@ UV_VERSION := 0.13.8
 VENV := .venv
 BIN := $(abspath $(VENV)/bin)
 # Stage commands in dvc.yaml call `python`: make it the project's.
-export PATH := $(BIN):$(PATH)
+export PATH := $(BIN):$(abspath .tools/bin):$(PATH)
 export VIRTUAL_ENV := $(abspath $(VENV))
 # Compile bytecode at install: imports stay fast even where PYTHONDONTWRITEBYTECODE is set.
 export UV_COMPILE_BYTECODE := 1
@@ -16,8 +16,9 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
-# Debian packages for the report preview (and its test): headless Chromium and fonts.
-SYSTEM_PACKAGES := chromium fonts-liberation fonts-noto-color-emoji
+# Debian packages: headless Chromium and fonts (report preview), PostgreSQL (prediction-log
+# tests), wrk (serving benchmark).
+SYSTEM_PACKAGES := chromium fonts-liberation fonts-noto-color-emoji postgresql wrk
 
 UV := $(shell command -v uv 2>/dev/null)
 ifeq ($(UV),)
@@ -33,7 +34,13 @@ CML_VERSION := 0.20.6
 WATERMARK ?= model-report
 PR_DIR := reports/pr
 
-.PHONY: help setup system-deps run data simulate repro summary test test-fast lint format bench clean \
+# Serving (README: Serving). The BentoML model and bento stores live in the clone.
+export BENTOML_HOME ?= $(CURDIR)/.bentoml
+export BENTOML_DO_NOT_TRACK := true
+HOST ?= 127.0.0.1
+PORT ?= 3000
+
+.PHONY: help setup system-deps postgres bento serve data simulate repro summary test test-fast lint format bench clean \
 	champion pr-repro behaviour gates report report-preview comment job-summary pr bench-pr
 
 help: ## list the targets
@@ -49,7 +56,7 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 setup: $(VENV)/.synced ## install the locked environment into .venv
 
-system-deps: ## install the Debian packages of `make report-preview` (Chromium, fonts); CI runs it
+system-deps: ## install the Debian packages: Chromium and fonts, PostgreSQL, wrk; CI runs it
 	@if dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then echo "system packages present"; else \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install \
 		-y -qq --no-install-recommends $(SYSTEM_PACKAGES); fi
@@ -67,7 +74,21 @@ repro: data ## run the DVC pipeline (only stages whose inputs changed)
 summary: setup ## print key metrics, lift over baselines and where outputs are
 	modelops summary
 
-run: repro summary ## the main job: data, pipeline, summary
+run: repro summary build/requirements.txt ## the main job: data, pipeline, summary, bento, sample predictions
+	modelops demo
+
+build/requirements.txt: uv.lock | $(UV)
+	@mkdir -p build
+	$(UV) export --frozen --no-dev --no-hashes --no-emit-project --quiet -o $@
+
+bento: repro build/requirements.txt ## save the model in the BentoML store; build the Bento (tag = model version)
+	modelops bento
+
+serve: repro build/requirements.txt ## build the Bento and serve it on HOST:PORT (127.0.0.1:3000)
+	modelops serve --host "$(HOST)" --port "$(PORT)"
+
+postgres: ## start the local PostgreSQL server of the prediction-log tests (after system-deps)
+	.ci/postgres
 
 champion: setup ## fetch the model of BASE (default main) from DVC, or retrain BASE's pipeline
 	modelops champion --base "$(BASE)"
@@ -128,4 +149,4 @@ bench-pr: setup ## the PR-check benchmarks: gate power and the PR job, cold/warm
 	python bench/pr_job_bench.py
 
 clean: ## remove the environment and caches (keeps data, models and the DVC cache)
-	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build .bentoml $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

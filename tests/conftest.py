@@ -7,6 +7,8 @@ settings, data/train.parquet, data/holdout.parquet and the fitted models in mode
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,10 @@ from modelops.io import load_model
 from modelops.train import build_baselines, build_model, fit
 
 REPO = Path(__file__).resolve().parents[1]
+# Serving tests save models and bentos in a throwaway BentoML home, set before BentoML
+# is first imported (it reads the variable once).
+os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="bentoml-tests-")
+os.environ["BENTOML_DO_NOT_TRACK"] = "true"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -109,3 +115,26 @@ def fitted_baselines(
     for model in baselines.values():
         fit(model, train_holdout[0], settings.data_schema)
     return baselines
+
+
+@pytest.fixture(scope="session")
+def versions(
+    settings: Settings,
+    fitted: Any,
+    train_holdout: tuple[pd.DataFrame, pd.DataFrame],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[str, str]:
+    """Two model versions in the test BentoML store: the fitted model (champion) and a
+    smaller one (challenger)."""
+    from tests.serving_support import save_version
+
+    train, holdout = train_holdout
+    small = with_updates(settings, model={"params": {**settings.model.params, "max_iter": 20}})
+    challenger = fit(build_model(small.data_schema, small.model), train, small.data_schema)
+    folder = tmp_path_factory.mktemp("versions")
+    (folder / "a").mkdir()
+    (folder / "b").mkdir()
+    return (
+        save_version(settings, fitted, train, holdout, folder / "a"),
+        save_version(settings, challenger, train, holdout, folder / "b"),
+    )

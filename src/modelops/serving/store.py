@@ -72,8 +72,8 @@ def resolve(tag: str) -> str:
 
 
 def save_current(settings: Settings, root: Path | str = ".") -> str:
-    """Save the pipeline's current model (with lineage and reason-code reference values)
-    into the BentoML model store; return its tag. Saving the same model again is a no-op."""
+    """Save the pipeline's current model (models/) into the BentoML model store, with
+    its lineage and reason-code reference values; return its tag."""
     root = Path(root)
     model_path, lineage_path = root / paths.MODEL, root / paths.LINEAGE
     if not model_path.exists() or not lineage_path.exists():
@@ -81,16 +81,21 @@ def save_current(settings: Settings, root: Path | str = ".") -> str:
     lineage = read_json(lineage_path)
     if lineage["model"]["md5"] != file_md5(model_path):
         raise InputError(f"{lineage_path} describes another model file: run `make repro`")
-    name = settings.model.name
+    model = load_model(model_path)
+    columns = list(model.feature_names_in_)
+    train = pd.read_parquet(root / paths.TRAIN, columns=columns)
+    reference = reference_values(train, settings.data_schema, columns)
+    return save(settings.model.name, model_path, lineage, reference)
+
+
+def save(name: str, model_path: Path, lineage: dict[str, Any], reference: dict[str, Any]) -> str:
+    """Save a model file as ``name:<version from lineage's model_id>``; a version already
+    in the store is kept as it is (same id, same bytes)."""
     tag = f"{name}:{lineage['model_id'].removeprefix(name + '-')}"
     try:
         return resolve(tag)
     except LookupError:
         pass
-    model = load_model(model_path)
-    columns = list(model.feature_names_in_)
-    train = pd.read_parquet(root / paths.TRAIN, columns=columns)
-    reference = reference_values(train, settings.data_schema, columns)
     metadata = {
         "model_id": lineage["model_id"],
         "git_commit": lineage["git"]["commit"] or "",

@@ -1,10 +1,10 @@
 """Prometheus metrics of the service, exposed at /metrics by BentoML.
 
-Declared through `bentoml.metrics` so they work in BentoML's multi-process workers and
-in plain Python (tests) alike.
+Plain prometheus_client metrics; BentoML collects them in its workers (multi-process mode)
+and tests read them from the default registry.
 """
 
-from bentoml import metrics
+import prometheus_client as metrics
 
 PREDICTIONS = metrics.Counter(
     name="modelops_predictions",

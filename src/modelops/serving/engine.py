@@ -186,7 +186,8 @@ class Engine:
         now = dt.datetime.now(dt.UTC)
         automation = served.state.automation
         answers, rows = [], []
-        for i, (p, t, (score, reasons)) in enumerate(zip(plans, transactions, results, strict=True)):
+        served_results = results[: len(jobs)]
+        for p, t, (score, reasons) in zip(plans, transactions, served_results, strict=True):
             request_id = uuid.uuid4().hex
             decision = decide(score, automation, served.thresholds(p.version))
             answers.append(

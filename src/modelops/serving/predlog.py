@@ -132,8 +132,20 @@ class PredictionLog:
         return len(self._pending)
 
     def _run(self) -> None:
+        self._migrate()
         while not self._stop.wait(self.flush_interval_s):
             self.flush()
+
+    def _migrate(self) -> None:
+        """Create or upgrade the tables once; on failure the next flush tries again."""
+        if self._migrated:
+            return
+        try:
+            migrate(self.engine)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("prediction log: cannot migrate %s yet: %s", self.engine.url, exc)
+            return
+        self._migrated = True
 
     def flush(self) -> bool:
         """Write everything buffered; on failure keep it buffered and return False."""

@@ -135,6 +135,9 @@ class FraudScoring:
     def metadata(self) -> dict[str, Any]:
         """Served versions (lineage, data hashes, metrics, thresholds), routing and
         automation, and the last refused desired state, if any."""
+        return self._describe()
+
+    def _describe(self) -> dict[str, Any]:
         served, previous = self.engine.served, self.engine.previous
         return {
             "desired_state_file": str(STATE_FILE),
@@ -158,7 +161,7 @@ class FraudScoring:
             self.watcher.check(force=True)
         except InputError as exc:
             raise BadInput(f"refused, still serving the previous state: {exc}") from exc
-        return self.metadata()
+        return self._describe()
 
     @bentoml.on_shutdown
     def shutdown(self) -> None:

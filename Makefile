@@ -123,10 +123,10 @@ pr: data ## the pull-request job locally (BASE=main): champion, repro, behaviour
 	$(MAKE) --no-print-directory gates || status=$$?; \
 	$(MAKE) --no-print-directory report || status=$$?; exit $$status
 
-test: setup ## run the test suite
+test: setup build/requirements.txt ## run the test suite
 	pytest
 
-test-fast: setup ## the suite without the slow integration tests
+test-fast: setup build/requirements.txt ## the suite without the slow integration tests
 	pytest -m "not integration"
 
 lint: setup ## ruff (lint + format check), mypy, actionlint, zizmor

@@ -86,9 +86,10 @@ class Server:
 
 @contextmanager
 def running_server(folder: Path, state: dict[str, Any], *, serving: dict[str, Any] | None = None,
-                   env: dict[str, str] | None = None, log_url: str | None = None) -> Iterator[Server]:
-    """Serve the service from the repository code with its own params, desired state and
-    prediction log in ``folder``; stopped (SIGTERM) at exit."""
+                   env: dict[str, str] | None = None, log_url: str | None = None,
+                   target: str = SERVICE) -> Iterator[Server]:
+    """Serve ``target`` (the repository's service, or a Bento tag) with its own params,
+    desired state and prediction log in ``folder``; stopped (SIGTERM) at exit."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["serving"] = params.get("serving", {}) | {"reload_interval_s": 0.2} | (serving or {})
     (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -105,7 +106,7 @@ def running_server(folder: Path, state: dict[str, Any], *, serving: dict[str, An
     } | (env or {})
     with output.open("wb") as sink:
         process = subprocess.Popen(
-            ["bentoml", "serve", SERVICE, "--host", "127.0.0.1", "--port", str(port)],
+            ["bentoml", "serve", target, "--host", "127.0.0.1", "--port", str(port)],
             cwd=REPO, env=variables, stdout=sink, stderr=subprocess.STDOUT,
         )
     server = Server(f"http://127.0.0.1:{port}", process, log_url, state_file, output)

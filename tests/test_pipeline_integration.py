@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
 import yaml
@@ -113,6 +114,27 @@ class TestPipeline:
     def test_noop_rerun_runs_nothing(self, project):
         assert stages_run(run(project, "dvc", "repro")) == []
         assert "up to date" in run(project, "dvc", "status").stdout
+
+    def test_bento_packages_the_model_with_its_lineage_and_serves(self, project, settings):
+        import bentoml
+
+        from tests.serving_support import running_server, sample_requests
+
+        shutil.copytree(REPO / "build", project / "build", dirs_exist_ok=True)
+        done = run(project, "modelops", "bento")
+        lineage = json.loads((project / "models/lineage.json").read_text())
+        version = lineage["model_id"].removeprefix("card-fraud-")
+        assert f"bento card-fraud-service:{version}" in done.stdout
+        model = bentoml.models.get(f"card-fraud:{version}")
+        assert model.info.metadata["train_md5"] == lineage["data"]["train"]["md5"]
+        assert model.info.metadata["decline_threshold"] == lineage["decision"]["decline_threshold"]
+        bento = bentoml.get(f"card-fraud-service:{version}")
+        assert [str(m.tag) for m in bento.info.all_models] == [f"card-fraud:{version}"]
+        holdout = pd.read_parquet(project / "data/holdout.parquet")
+        state = {"champion": f"card-fraud:{version}"}
+        with running_server(project / "reports", state, target=str(bento.tag)) as server:
+            answer = httpx.post(f"{server.url}/predict", json={"transaction": sample_requests(settings, holdout, 1)[0]})
+        assert answer.status_code == 200 and answer.json()["model_version"] == f"card-fraud:{version}"
 
     def test_hyperparameter_change_reruns_only_train_and_evaluate(self, project):
         edit_params(project, {"model": {"params": {"max_iter": 50}}})

@@ -31,8 +31,9 @@ REPO = Path(__file__).resolve().parents[1]
 SERVICE = "modelops.serving.service:FraudScoring"
 
 
-def save_version(settings: Settings, model: Any, train: pd.DataFrame, holdout: pd.DataFrame,
-                 folder: Path) -> str:
+def save_version(
+    settings: Settings, model: Any, train: pd.DataFrame, holdout: pd.DataFrame, folder: Path
+) -> str:
     """Save a fitted model in the BentoML store with a minimal lineage record."""
     schema = settings.data_schema
     path = dump_model(model, folder / "model.joblib")
@@ -85,9 +86,15 @@ class Server:
 
 
 @contextmanager
-def running_server(folder: Path, state: dict[str, Any], *, serving: dict[str, Any] | None = None,
-                   env: dict[str, str] | None = None, log_url: str | None = None,
-                   target: str = SERVICE) -> Iterator[Server]:
+def running_server(
+    folder: Path,
+    state: dict[str, Any],
+    *,
+    serving: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+    log_url: str | None = None,
+    target: str = SERVICE,
+) -> Iterator[Server]:
     """Serve ``target`` (the repository's service, or a Bento tag) with its own params,
     desired state and prediction log in ``folder``; stopped (SIGTERM) at exit."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -97,17 +104,24 @@ def running_server(folder: Path, state: dict[str, Any], *, serving: dict[str, An
     log_url = log_url or f"sqlite:///{folder / 'predictions.db'}"
     port = free_port()
     output = folder / "server.log"
-    variables = os.environ | {
-        "MODELOPS_PARAMS": str(folder / "params.yaml"),
-        "MODELOPS_DESIRED_STATE": str(state_file),
-        "MODELOPS_LOG_URL": log_url,
-        "OMP_NUM_THREADS": "1",
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-    } | (env or {})
+    variables = (
+        os.environ
+        | {
+            "MODELOPS_PARAMS": str(folder / "params.yaml"),
+            "MODELOPS_DESIRED_STATE": str(state_file),
+            "MODELOPS_LOG_URL": log_url,
+            "OMP_NUM_THREADS": "1",
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        }
+        | (env or {})
+    )
     with output.open("wb") as sink:
         process = subprocess.Popen(
             ["bentoml", "serve", target, "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO, env=variables, stdout=sink, stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env=variables,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
         )
     server = Server(f"http://127.0.0.1:{port}", process, log_url, state_file, output)
     try:

@@ -133,8 +133,12 @@ class TestPipeline:
         holdout = pd.read_parquet(project / "data/holdout.parquet")
         state = {"champion": f"card-fraud:{version}"}
         with running_server(project / "reports", state, target=str(bento.tag)) as server:
-            answer = httpx.post(f"{server.url}/predict", json={"transaction": sample_requests(settings, holdout, 1)[0]})
-        assert answer.status_code == 200 and answer.json()["model_version"] == f"card-fraud:{version}"
+            answer = httpx.post(
+                f"{server.url}/predict",
+                json={"transaction": sample_requests(settings, holdout, 1)[0]},
+            )
+        assert answer.status_code == 200
+        assert answer.json()["model_version"] == f"card-fraud:{version}"
 
     def test_hyperparameter_change_reruns_only_train_and_evaluate(self, project):
         edit_params(project, {"model": {"params": {"max_iter": 50}}})

@@ -16,7 +16,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from modelops.serving.engine import Engine
 from modelops.serving.predlog import PredictionLog
 from modelops.serving.state import DesiredState
-from modelops.serving.store import MODEL_FILE, ModelRefused, load_version
+from modelops.serving.store import MODEL_FILE, ModelRefusedError, load_version
 from tests.serving_support import sample_requests
 
 
@@ -24,8 +24,12 @@ def copy_version(tag: str, suffix: str) -> tuple[str, Path]:
     """A copy of a stored version under a new tag, to damage."""
     source = bentoml.models.get(tag)
     new = f"{source.tag.name}:{suffix}"
-    with bentoml.models.create(new, module="modelops.serving", metadata=dict(source.info.metadata)) as model:
-        shutil.copytree(source.path, model.path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("model.yaml"))
+    with bentoml.models.create(
+        new, module="modelops.serving", metadata=dict(source.info.metadata)
+    ) as model:
+        shutil.copytree(
+            source.path, model.path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("model.yaml")
+        )
     return new, Path(bentoml.models.get(new).path)
 
 
@@ -50,7 +54,9 @@ def predict(engine, txns):
 
 
 @pytest.mark.parametrize("damage", ["missing", "corrupt", "foreign_features"])
-def test_a_model_that_cannot_be_served_is_refused_and_nothing_changes(engine, versions, settings, train_holdout, damage):
+def test_a_model_that_cannot_be_served_is_refused_and_nothing_changes(
+    engine, versions, settings, train_holdout, damage
+):
     txns = sample_requests(settings, train_holdout[1], 3)
     before = engine.served
     if damage == "missing":
@@ -62,15 +68,23 @@ def test_a_model_that_cannot_be_served_is_refused_and_nothing_changes(engine, ve
             message = "corrupt or incomplete"
         else:
             frame = pd.DataFrame({"amount": [1.0, 2.0, 3.0, 4.0], "shoe_size": [40, 41, 42, 43]})
-            joblib.dump(HistGradientBoostingClassifier(max_iter=2).fit(frame, [0, 1, 0, 1]), folder / MODEL_FILE)
+            joblib.dump(
+                HistGradientBoostingClassifier(max_iter=2).fit(frame, [0, 1, 0, 1]),
+                folder / MODEL_FILE,
+            )
             message = "does not fit the serving schema"
-    with pytest.raises(ModelRefused, match=message):
-        engine.apply(DesiredState(champion=versions[0], challenger=tag, strategy={"type": "shadow"}))
-    assert engine.served is before and engine.ready()
+    with pytest.raises(ModelRefusedError, match=message):
+        engine.apply(
+            DesiredState(champion=versions[0], challenger=tag, strategy={"type": "shadow"})
+        )
+    assert engine.served is before
+    assert engine.ready()
     assert {a["model_version"] for a in predict(engine, txns)} == {versions[0]}
 
 
-def test_blue_green_switch_and_switch_back_load_nothing_again(engine, versions, settings, train_holdout):
+def test_blue_green_switch_and_switch_back_load_nothing_again(
+    engine, versions, settings, train_holdout
+):
     txns = sample_requests(settings, train_holdout[1], 5)
     a, b = versions
     engine.apply(DesiredState(champion=a, challenger=b, strategy={"type": "blue_green"}))
@@ -79,4 +93,5 @@ def test_blue_green_switch_and_switch_back_load_nothing_again(engine, versions, 
     engine.apply(DesiredState(champion=a))
     engine.apply(DesiredState(champion=b))
     assert engine.loads == [a, b], "each version was loaded once; switches reuse loaded models"
-    assert engine.previous is not None and engine.previous.state.champion == a
+    assert engine.previous is not None
+    assert engine.previous.state.champion == a

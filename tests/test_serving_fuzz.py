@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from modelops.schema import ColumnType, Role
 from tests.serving_support import running_server, sample_requests
@@ -13,17 +15,24 @@ from tests.serving_support import running_server, sample_requests
 pytestmark = pytest.mark.integration
 MAX_BATCH = 4
 FUZZ = hypothesis_settings(
-    max_examples=1000, deadline=None, database=None,
+    max_examples=1000,
+    deadline=None,
+    database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 
 
 @pytest.fixture(scope="module")
 def client(versions, tmp_path_factory):
-    with running_server(tmp_path_factory.mktemp("fuzz"), {"champion": versions[0]},
-                        serving={"max_batch_size": MAX_BATCH}) as server:
-        with httpx.Client(base_url=server.url, timeout=30) as http:
-            yield http
+    with (
+        running_server(
+            tmp_path_factory.mktemp("fuzz"),
+            {"champion": versions[0]},
+            serving={"max_batch_size": MAX_BATCH},
+        ) as server,
+        httpx.Client(base_url=server.url, timeout=30) as http,
+    ):
+        yield http
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +43,30 @@ def valid(settings, train_holdout):
 def wrong_values(kind: ColumnType):
     """JSON values of another type than ``kind`` accepts."""
     others = {
-        ColumnType.FLOAT: st.one_of(st.text(max_size=5), st.booleans(), st.lists(st.integers(), max_size=2)),
-        ColumnType.INT: st.one_of(st.text(max_size=5), st.floats(allow_nan=False, allow_infinity=False).filter(lambda x: x != int(x)), st.booleans()),
-        ColumnType.BOOL: st.one_of(st.integers(), st.text(max_size=5), st.floats(allow_nan=False, allow_infinity=False)),
-        ColumnType.CATEGORY: st.one_of(st.integers(), st.booleans(), st.lists(st.text(max_size=3), max_size=2)),
-        ColumnType.STRING: st.one_of(st.integers(), st.booleans(), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2)),
-        ColumnType.DATETIME: st.one_of(st.booleans(), st.lists(st.integers(), max_size=2), st.text(alphabet="xyz", min_size=1, max_size=5)),
+        ColumnType.FLOAT: st.one_of(
+            st.text(max_size=5), st.booleans(), st.lists(st.integers(), max_size=2)
+        ),
+        ColumnType.INT: st.one_of(
+            st.text(max_size=5),
+            st.floats(allow_nan=False, allow_infinity=False).filter(lambda x: x != int(x)),
+            st.booleans(),
+        ),
+        ColumnType.BOOL: st.one_of(
+            st.integers(), st.text(max_size=5), st.floats(allow_nan=False, allow_infinity=False)
+        ),
+        ColumnType.CATEGORY: st.one_of(
+            st.integers(), st.booleans(), st.lists(st.text(max_size=3), max_size=2)
+        ),
+        ColumnType.STRING: st.one_of(
+            st.integers(),
+            st.booleans(),
+            st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+        ),
+        ColumnType.DATETIME: st.one_of(
+            st.booleans(),
+            st.lists(st.integers(), max_size=2),
+            st.text(alphabet="xyz", min_size=1, max_size=5),
+        ),
     }
     return others[kind]
 
@@ -48,7 +75,9 @@ def wrong_values(kind: ColumnType):
 def malformed(draw, schema):
     """(mutation, field, how to change the valid transaction)."""
     columns = {n: s for n, s in schema.columns.items() if s.role != Role.TARGET}
-    required = [n for n, s in columns.items() if not s.nullable and s.role not in (Role.TIME, Role.IGNORE)]
+    required = [
+        n for n, s in columns.items() if not s.nullable and s.role not in (Role.TIME, Role.IGNORE)
+    ]
     bounded = [n for n, s in columns.items() if s.min is not None or s.max is not None]
     categorical = [n for n, s in columns.items() if s.type == ColumnType.CATEGORY]
     kind = draw(st.sampled_from(["missing", "extra", "type", "range", "category"]))
@@ -56,7 +85,11 @@ def malformed(draw, schema):
         name = draw(st.sampled_from(required))
         return name, lambda t: {k: v for k, v in t.items() if k != name}
     if kind == "extra":
-        name = draw(st.text(alphabet="abcdefghij_", min_size=3, max_size=12).filter(lambda n: n not in columns))
+        name = draw(
+            st.text(alphabet="abcdefghij_", min_size=3, max_size=12).filter(
+                lambda n: n not in columns
+            )
+        )
         value = draw(st.one_of(st.integers(), st.text(max_size=4), st.none()))
         return name, lambda t: t | {name: value}
     if kind == "type":
@@ -72,7 +105,9 @@ def malformed(draw, schema):
         value = int(value) if spec.type == ColumnType.INT else float(value)
         return name, lambda t: t | {name: value}
     name = draw(st.sampled_from(categorical))
-    value = draw(st.text(min_size=1, max_size=12).filter(lambda v: v not in (columns[name].categories or ())))
+    value = draw(
+        st.text(min_size=1, max_size=12).filter(lambda v: v not in (columns[name].categories or ()))
+    )
     return name, lambda t: t | {name: value}
 
 
@@ -98,16 +133,28 @@ def test_malformed_transactions_get_a_4xx_naming_the_field(client, valid, settin
 
 def test_arbitrary_json_bodies_never_get_a_5xx(client):
     json_values = st.recursive(
-        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=10),
-        lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(max_size=10),
+        lambda children: (
+            st.lists(children, max_size=4)
+            | st.dictionaries(st.text(max_size=8), children, max_size=4)
+        ),
         max_leaves=12,
     )
 
     @hypothesis_settings(FUZZ, max_examples=200)
-    @given(body=json_values | st.binary(max_size=64), endpoint=st.sampled_from(["/predict", "/predict_batch", "/feedback"]))
+    @given(
+        body=json_values | st.binary(max_size=64),
+        endpoint=st.sampled_from(["/predict", "/predict_batch", "/feedback"]),
+    )
     def check(body, endpoint):
         if isinstance(body, bytes):
-            answer = client.post(endpoint, content=body, headers={"content-type": "application/json"})
+            answer = client.post(
+                endpoint, content=body, headers={"content-type": "application/json"}
+            )
         else:
             answer = client.post(endpoint, json=body)
         assert 400 <= answer.status_code < 500, (answer.status_code, answer.text)

@@ -11,13 +11,16 @@ CARDS = [f"C{i:07d}" for i in range(20_000)]
 
 
 def state(strategy: dict, challenger: str | None = "m:b") -> DesiredState:
-    return DesiredState.model_validate({"champion": "m:a", "challenger": challenger, "strategy": strategy})
+    return DesiredState.model_validate(
+        {"champion": "m:a", "challenger": challenger, "strategy": strategy}
+    )
 
 
 def test_single_and_blue_green_send_everything_to_the_champion():
     for s in (state({"type": "single"}, None), state({"type": "blue_green"})):
         assert {plan(s, c) for c in CARDS[:500]} == {plan(s, "x")}
-        assert plan(s, "x").route == Route.CHAMPION and plan(s, "x").shadow is None
+        assert plan(s, "x").route == Route.CHAMPION
+        assert plan(s, "x").shadow is None
 
 
 def test_shadow_answers_with_the_champion_and_scores_the_challenger_too():
@@ -25,10 +28,13 @@ def test_shadow_answers_with_the_champion_and_scores_the_challenger_too():
     assert (p.route, p.version, p.shadow) == (Route.CHAMPION, "m:a", "m:b")
 
 
-@pytest.mark.parametrize(("strategy", "share"), [
-    ({"type": "canary", "percent": 10}, 0.10),
-    ({"type": "ab", "challenger_percent": 50}, 0.50),
-])
+@pytest.mark.parametrize(
+    ("strategy", "share"),
+    [
+        ({"type": "canary", "percent": 10}, 0.10),
+        ({"type": "ab", "challenger_percent": 50}, 0.50),
+    ],
+)
 def test_canary_and_ab_send_the_configured_share_of_cards_and_are_sticky(strategy, share):
     s = state(strategy)
     routes = [plan(s, c).route for c in CARDS]
@@ -38,8 +44,16 @@ def test_canary_and_ab_send_the_configured_share_of_cards_and_are_sticky(strateg
 
 
 def test_a_bigger_canary_keeps_the_cards_already_on_the_challenger():
-    small = {c for c in CARDS if plan(state({"type": "canary", "percent": 5}), c).route == Route.CHALLENGER}
-    large = {c for c in CARDS if plan(state({"type": "canary", "percent": 25}), c).route == Route.CHALLENGER}
+    small = {
+        c
+        for c in CARDS
+        if plan(state({"type": "canary", "percent": 5}), c).route == Route.CHALLENGER
+    }
+    large = {
+        c
+        for c in CARDS
+        if plan(state({"type": "canary", "percent": 25}), c).route == Route.CHALLENGER
+    }
     assert small < large
 
 
@@ -51,11 +65,17 @@ def test_bucket_is_stable_and_in_range():
 T = Thresholds(review=0.1, decline=0.8)
 
 
-@pytest.mark.parametrize(("automation", "expected"), [
-    (Automation.SHADOW, [Decision.NONE] * 4),
-    (Automation.ASSIST, [Decision.REVIEW] * 4),
-    (Automation.PARTIAL, [Decision.APPROVE, Decision.REVIEW, Decision.REVIEW, Decision.DECLINE]),
-    (Automation.FULL, [Decision.APPROVE, Decision.APPROVE, Decision.APPROVE, Decision.DECLINE]),
-])
+@pytest.mark.parametrize(
+    ("automation", "expected"),
+    [
+        (Automation.SHADOW, [Decision.NONE] * 4),
+        (Automation.ASSIST, [Decision.REVIEW] * 4),
+        (
+            Automation.PARTIAL,
+            [Decision.APPROVE, Decision.REVIEW, Decision.REVIEW, Decision.DECLINE],
+        ),
+        (Automation.FULL, [Decision.APPROVE, Decision.APPROVE, Decision.APPROVE, Decision.DECLINE]),
+    ],
+)
 def test_decisions_per_degree_of_automation(automation, expected):
     assert [decide(s, automation, T) for s in (0.05, 0.1, 0.5, 0.8)] == expected

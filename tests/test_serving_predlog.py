@@ -25,9 +25,9 @@ from modelops.serving.predlog import (
     FEEDBACK,
     METADATA,
     PREDICTIONS,
-    DuplicateLabel,
+    DuplicateLabelError,
     PredictionLog,
-    UnknownPrediction,
+    UnknownPredictionError,
 )
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "modelops", "password": "modelops"}
@@ -47,15 +47,25 @@ def url(request, tmp_path) -> str:
             pytest.fail(message)
         pytest.skip(message)
     info = request.getfixturevalue("postgresql_database").info
-    return f"postgresql+psycopg://{info.user}:{PG['password']}@{info.host}:{info.port}/{info.dbname}"
+    return (
+        f"postgresql+psycopg://{info.user}:{PG['password']}@{info.host}:{info.port}/{info.dbname}"
+    )
 
 
 def row(request_id: str, transaction_id: str, route: str = "champion") -> dict:
     return {
-        "request_id": request_id, "transaction_id": transaction_id, "entity_id": "C1",
-        "created_at": dt.datetime.now(dt.UTC), "model_version": "card-fraud:aaa",
-        "route": route, "automation": "partial", "score": 0.5, "decision": "review",
-        "latency_ms": 4.2, "inputs": {"amount": 10.0, "channel": "pos"}, "reasons": [],
+        "request_id": request_id,
+        "transaction_id": transaction_id,
+        "entity_id": "C1",
+        "created_at": dt.datetime.now(dt.UTC),
+        "model_version": "card-fraud:aaa",
+        "route": route,
+        "automation": "partial",
+        "score": 0.5,
+        "decision": "review",
+        "latency_ms": 4.2,
+        "inputs": {"amount": 10.0, "channel": "pos"},
+        "reasons": [],
     }
 
 
@@ -79,9 +89,12 @@ def test_records_are_written_in_the_background_and_close_writes_the_rest(url):
     assert count(url) == 501
     engine = sa.create_engine(url)
     with engine.connect() as connection:
-        stored = connection.execute(sa.select(PREDICTIONS).where(PREDICTIONS.c.request_id == "r7")).one()
+        stored = connection.execute(
+            sa.select(PREDICTIONS).where(PREDICTIONS.c.request_id == "r7")
+        ).one()
     engine.dispose()
-    assert stored.inputs == {"amount": 10.0, "channel": "pos"} and stored.score == 0.5
+    assert stored.inputs == {"amount": 10.0, "channel": "pos"}
+    assert stored.score == 0.5
 
 
 def test_feedback_by_request_or_transaction_id_unknown_and_duplicate(url):
@@ -89,13 +102,13 @@ def test_feedback_by_request_or_transaction_id_unknown_and_duplicate(url):
     log.record([row("r1", "t1"), row("r1", "t1", route="shadow"), row("r2", "t2"), row("r3", "t2")])
     assert log.label(label=1, request_id="r1")["transaction_id"] == "t1"
     assert log.label(label=0, transaction_id="t2")["request_id"] == "r3", "the latest answer"
-    with pytest.raises(UnknownPrediction, match="request_id 'nope'"):
+    with pytest.raises(UnknownPredictionError, match="request_id 'nope'"):
         log.label(label=1, request_id="nope")
-    with pytest.raises(UnknownPrediction, match="transaction_id 'nope'"):
+    with pytest.raises(UnknownPredictionError, match="transaction_id 'nope'"):
         log.label(label=1, transaction_id="nope")
-    with pytest.raises(DuplicateLabel, match="already has a label"):
+    with pytest.raises(DuplicateLabelError, match="already has a label"):
         log.label(label=0, request_id="r1")
-    with pytest.raises(DuplicateLabel):
+    with pytest.raises(DuplicateLabelError):
         log.label(label=1, transaction_id="t1")
     log.close()
     assert count(url, FEEDBACK) == 2
@@ -103,8 +116,9 @@ def test_feedback_by_request_or_transaction_id_unknown_and_duplicate(url):
 
 def test_an_unreachable_database_never_fails_recording_and_is_counted():
     url = f"postgresql+psycopg://nobody:x@127.0.0.1:{free_port()}/none?connect_timeout=2"
-    failures, dropped = metric("modelops_prediction_log_write_failures_total"), metric(
-        "modelops_prediction_log_dropped_total"
+    failures, dropped = (
+        metric("modelops_prediction_log_write_failures_total"),
+        metric("modelops_prediction_log_dropped_total"),
     )
     log = PredictionLog(url, flush_interval_s=60, max_buffer=100)
     log.record([row(f"r{i}", "t") for i in range(80)])
@@ -123,9 +137,11 @@ def test_records_buffered_during_an_outage_are_written_when_it_ends(tmp_path):
     url = f"sqlite:///{database}"
     log = PredictionLog(url, flush_interval_s=60)
     log.record([row(f"r{i}", f"t{i}") for i in range(10)])
-    assert not log.flush() and log.pending == 10
+    assert not log.flush()
+    assert log.pending == 10
     shutil.rmtree(database)
-    assert log.flush() and log.pending == 0
+    assert log.flush()
+    assert log.pending == 0
     assert count(url) == 10
 
 
@@ -135,6 +151,9 @@ def test_the_migrations_build_exactly_the_tables_the_code_uses(url):
     assert log.flush()
     with log.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), METADATA)
-        version = connection.execute(sa.text("select version_num from alembic_version")).scalar_one()
+        version = connection.execute(
+            sa.text("select version_num from alembic_version")
+        ).scalar_one()
     log.close()
-    assert diff == [] and version == "0001"
+    assert diff == []
+    assert version == "0001"

@@ -6,8 +6,11 @@ import pytest
 
 from modelops.serving.state import Automation, DesiredStateError, parse_state
 
-KNOWN = {"card-fraud:aaa": "card-fraud:aaa", "card-fraud:bbb": "card-fraud:bbb",
-         "card-fraud:latest": "card-fraud:bbb"}
+KNOWN = {
+    "card-fraud:aaa": "card-fraud:aaa",
+    "card-fraud:bbb": "card-fraud:bbb",
+    "card-fraud:latest": "card-fraud:bbb",
+}
 
 
 def resolve(tag: str) -> str:
@@ -26,15 +29,19 @@ def test_a_full_state_parses_and_latest_resolves_to_a_version():
         "strategy: {type: canary, percent: 10}\nautomation: full\n"
         "thresholds: {decline: 0.5}\n"
     )
-    assert state.champion == "card-fraud:bbb" and state.challenger == "card-fraud:aaa"
-    assert state.strategy.percent == 10 and state.automation == Automation.FULL
-    assert state.thresholds.decline == 0.5 and state.thresholds.review is None
+    assert state.champion == "card-fraud:bbb"
+    assert state.challenger == "card-fraud:aaa"
+    assert state.strategy.percent == 10
+    assert state.automation == Automation.FULL
+    assert state.thresholds.decline == 0.5
+    assert state.thresholds.review is None
     assert state.versions == ["card-fraud:bbb", "card-fraud:aaa"]
 
 
 def test_the_defaults_are_single_and_partial():
     state = parse("champion: card-fraud:aaa\n")
-    assert state.strategy.type == "single" and state.automation == Automation.PARTIAL
+    assert state.strategy.type == "single"
+    assert state.automation == Automation.PARTIAL
 
 
 @pytest.mark.parametrize(
@@ -44,19 +51,38 @@ def test_the_defaults_are_single_and_partial():
         ("- a\n", "expected a mapping"),
         ("challenger: card-fraud:aaa\n", "champion: Field required"),
         ("champion: card-fraud:aaa\nstrategy: {type: rollout}\n", "strategy"),
-        ("champion: card-fraud:aaa\nchallenger: card-fraud:bbb\nstrategy: {type: canary, percent: 150}\n",
-         "strategy.canary.percent"),
-        ("champion: card-fraud:aaa\nchallenger: card-fraud:bbb\nstrategy: {type: canary}\n",
-         "strategy.canary.percent: Field required"),
-        ("champion: card-fraud:aaa\nstrategy: {type: shadow}\n", "strategy shadow needs a challenger"),
+        (
+            "champion: card-fraud:aaa\nchallenger: card-fraud:bbb\n"
+            "strategy: {type: canary, percent: 150}\n",
+            "strategy.canary.percent",
+        ),
+        (
+            "champion: card-fraud:aaa\nchallenger: card-fraud:bbb\nstrategy: {type: canary}\n",
+            "strategy.canary.percent: Field required",
+        ),
+        (
+            "champion: card-fraud:aaa\nstrategy: {type: shadow}\n",
+            "strategy shadow needs a challenger",
+        ),
         ("champion: card-fraud:aaa\nchallenger: card-fraud:bbb\n", "strategy is single"),
         ("champion: card-fraud:aaa\nautomation: autopilot\n", "automation"),
-        ("champion: card-fraud:aaa\nthresholds: {review: 0.9, decline: 0.1}\n", "review must not exceed decline"),
+        (
+            "champion: card-fraud:aaa\nthresholds: {review: 0.9, decline: 0.1}\n",
+            "review must not exceed decline",
+        ),
         ("champion: card-fraud:aaa\ncolour: blue\n", "colour: Extra inputs are not permitted"),
-        ("champion: card-fraud:zzz\n", "champion: model 'card-fraud:zzz' is not in the BentoML model store"),
-        ("champion: card-fraud:aaa\nchallenger: card-fraud:zzz\nstrategy: {type: shadow}\n", "challenger: model"),
-        ("champion: card-fraud:latest\nchallenger: card-fraud:bbb\nstrategy: {type: shadow}\n",
-         "challenger: is the same model as champion"),
+        (
+            "champion: card-fraud:zzz\n",
+            "champion: model 'card-fraud:zzz' is not in the BentoML model store",
+        ),
+        (
+            "champion: card-fraud:aaa\nchallenger: card-fraud:zzz\nstrategy: {type: shadow}\n",
+            "challenger: model",
+        ),
+        (
+            "champion: card-fraud:latest\nchallenger: card-fraud:bbb\nstrategy: {type: shadow}\n",
+            "challenger: is the same model as champion",
+        ),
     ],
 )
 def test_bad_files_fail_with_a_message_naming_the_field(text, names):
@@ -69,8 +95,9 @@ def test_bad_files_fail_with_a_message_naming_the_field(text, names):
 def test_the_committed_environment_files_are_valid(tmp_path):
     from pathlib import Path
 
-    from modelops.serving.state import DesiredState
     import yaml
+
+    from modelops.serving.state import DesiredState
 
     files = sorted(Path(__file__).resolve().parents[1].glob("deploy/environments/*.yaml"))
     assert files

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -29,10 +30,8 @@ def build(settings: Settings) -> str:
     Bento's version is the model's (rebuilt each time, so it carries the current code)."""
     model_tag = save_current(settings)
     tag = f"{bento_name()}:{model_tag.split(':')[1]}"
-    try:
+    with contextlib.suppress(NotFound):
         bentoml.bentos.delete(tag)
-    except NotFound:
-        pass
     bento = bentoml.bentos.build_bentofile(str(BENTOFILE), version=tag.split(":")[1])
     return str(bento.tag)
 

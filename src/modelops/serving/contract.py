@@ -20,13 +20,12 @@ OPTIONAL_ROLES = (Role.TIME, Role.IGNORE)
 
 
 def _annotation(spec: ColumnSpec, unknown_categories: str) -> Any:
-    bounds = {"ge": spec.min, "le": spec.max}
     if spec.type == ColumnType.FLOAT:
-        return Annotated[float, Field(strict=True, allow_inf_nan=False, **bounds)]
+        return Annotated[float, Field(strict=True, allow_inf_nan=False, ge=spec.min, le=spec.max)]
     if spec.type == ColumnType.INT:
         if spec.allowed:
             return Literal[spec.allowed]
-        return Annotated[int, Field(strict=True, **bounds)]
+        return Annotated[int, Field(strict=True, ge=spec.min, le=spec.max)]
     if spec.type == ColumnType.BOOL:
         return StrictBool
     if spec.type == ColumnType.CATEGORY and unknown_categories == "error":

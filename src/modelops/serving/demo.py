@@ -48,7 +48,9 @@ def run(settings: Settings, tag: str) -> None:
     try:
         wait_ready(url, server)
         answers = [
-            httpx.post(f"{url}/predict", json={"transaction": t}, timeout=30).raise_for_status().json()
+            httpx.post(f"{url}/predict", json={"transaction": t}, timeout=30)
+            .raise_for_status()
+            .json()
             for t in sample_transactions(settings)
         ]
     finally:
@@ -68,7 +70,9 @@ def run(settings: Settings, tag: str) -> None:
     ).where(PREDICTIONS.c.request_id.in_(ids))
     engine = make_engine(env["MODELOPS_LOG_URL"])
     with engine.connect() as connection:
-        records = pd.DataFrame(connection.execute(query).all(), columns=list(query.selected_columns.keys()))
+        records = pd.DataFrame(
+            connection.execute(query).all(), columns=list(query.selected_columns.keys())
+        )
     engine.dispose()
     print(f"their prediction-log records ({len(records)} of {len(ids)}):")
     print(records.to_string(index=False))

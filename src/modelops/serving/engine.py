@@ -199,7 +199,9 @@ class Engine:
                     "automation": automation.value,
                     "model_version": p.version,
                     "route": p.route.value,
-                    "reasons": [] if automation == Automation.SHADOW else [asdict(r) for r in reasons],
+                    "reasons": []
+                    if automation == Automation.SHADOW
+                    else [asdict(r) for r in reasons],
                 }
             )
             rows.append(self._row(answers[-1], t, score, now, latency_ms, reasons))

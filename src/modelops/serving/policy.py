@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
 
-from modelops.serving.state import Automation, DesiredState
+from modelops.serving.state import AB, Automation, Canary, DesiredState, Shadow
 
 
 class Route(StrEnum):
@@ -45,13 +45,17 @@ def bucket(entity: str, salt: str) -> float:
 def plan(state: DesiredState, entity: str) -> Plan:
     """Route one request per the desired state's strategy."""
     champion = Plan(Route.CHAMPION, state.champion)
-    strategy = state.strategy
-    challenger = state.challenger
-    if challenger is None or strategy.type in ("single", "blue_green"):
+    strategy, challenger = state.strategy, state.challenger
+    if challenger is None:
         return champion
-    if strategy.type == "shadow":
+    if isinstance(strategy, Shadow):
         return Plan(Route.CHAMPION, state.champion, shadow=challenger)
-    share = strategy.percent if strategy.type == "canary" else strategy.challenger_percent
+    if isinstance(strategy, Canary):
+        share = strategy.percent
+    elif isinstance(strategy, AB):
+        share = strategy.challenger_percent
+    else:  # single, blue_green: the champion takes everything
+        return champion
     if bucket(entity, strategy.type) < share:
         return Plan(Route.CHALLENGER, challenger)
     return champion

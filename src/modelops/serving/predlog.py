@@ -59,11 +59,11 @@ FEEDBACK = sa.Table(
 )
 
 
-class UnknownPrediction(InputError):
+class UnknownPredictionError(InputError):
     """Feedback for a request or transaction id the log has never answered."""
 
 
-class DuplicateLabel(InputError):
+class DuplicateLabelError(InputError):
     """A second label for a prediction that already has one."""
 
 
@@ -132,20 +132,19 @@ class PredictionLog:
         return len(self._pending)
 
     def _run(self) -> None:
-        self._migrate()
+        with self._flush_lock:  # tables first, so readers find them before the first write
+            try:
+                self._migrate()
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("prediction log: cannot create tables yet: %s", exc)
         while not self._stop.wait(self.flush_interval_s):
             self.flush()
 
     def _migrate(self) -> None:
-        """Create or upgrade the tables once; on failure the next flush tries again."""
-        if self._migrated:
-            return
-        try:
+        """Create or upgrade the tables once (callers hold the flush lock)."""
+        if not self._migrated:
             migrate(self.engine)
-        except (SQLAlchemyError, OSError) as exc:
-            log.warning("prediction log: cannot migrate %s yet: %s", self.engine.url, exc)
-            return
-        self._migrated = True
+            self._migrated = True
 
     def flush(self) -> bool:
         """Write everything buffered; on failure keep it buffered and return False."""
@@ -156,9 +155,7 @@ class PredictionLog:
             if not batch:
                 return True
             try:
-                if not self._migrated:
-                    migrate(self.engine)
-                    self._migrated = True
+                self._migrate()
                 with self.engine.begin() as connection:
                     connection.execute(PREDICTIONS.insert(), batch)
             except (SQLAlchemyError, OSError) as exc:
@@ -194,7 +191,7 @@ class PredictionLog:
         self, *, label: int, request_id: str | None = None, transaction_id: str | None = None
     ) -> dict[str, Any]:
         """Attach a ground-truth label to the answered prediction of a request (or the
-        latest one of a transaction). UnknownPrediction if none, DuplicateLabel if the
+        latest one of a transaction). UnknownPredictionError if none, DuplicateLabelError if the
         prediction already has a label."""
         self.flush()
         answered = PREDICTIONS.c.route != "shadow"
@@ -213,7 +210,7 @@ class PredictionLog:
         with self.engine.begin() as connection:
             found = connection.execute(query).first() if self._table_exists(connection) else None
             if found is None:
-                raise UnknownPrediction(f"no prediction was served for {asked}")
+                raise UnknownPredictionError(f"no prediction was served for {asked}")
             row = {
                 "request_id": found.request_id,
                 "transaction_id": found.transaction_id,
@@ -224,7 +221,7 @@ class PredictionLog:
                 with connection.begin_nested():
                     connection.execute(FEEDBACK.insert(), row)
             except IntegrityError as exc:
-                raise DuplicateLabel(
+                raise DuplicateLabelError(
                     f"prediction {found.request_id} ({asked}) already has a label"
                 ) from exc
         return row

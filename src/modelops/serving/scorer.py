@@ -51,8 +51,10 @@ def reference_values(train: pd.DataFrame, schema: Schema, columns: Sequence[str]
             median = float(values.median())
             reference[name] = round(median) if kind == ColumnType.INT else median
         else:
-            reference[name] = values.mode().iloc[0].item() if kind == ColumnType.BOOL else str(
-                values.mode().iloc[0]
+            reference[name] = (
+                values.mode().iloc[0].item()
+                if kind == ColumnType.BOOL
+                else str(values.mode().iloc[0])
             )
     return reference
 
@@ -200,7 +202,9 @@ class Scorer:
             ranked = np.argsort(-drops[i], kind="stable")[:top]
             reasons.append(
                 [
-                    Reason(self.columns[j], record.get(self.columns[j]), round(float(drops[i, j]), 6))
+                    Reason(
+                        self.columns[j], record.get(self.columns[j]), round(float(drops[i, j]), 6)
+                    )
                     for j in ranked
                     if drops[i, j] > 0
                 ]

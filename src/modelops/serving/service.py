@@ -25,7 +25,7 @@ from modelops.errors import InputError
 from modelops.serving.contract import FeedbackResult, Prediction, transaction_model
 from modelops.serving.engine import Engine, StateWatcher
 from modelops.serving.guard import RequestGuard
-from modelops.serving.predlog import DuplicateLabel, PredictionLog, UnknownPrediction
+from modelops.serving.predlog import DuplicateLabelError, PredictionLog, UnknownPredictionError
 from modelops.serving.state import load_state, parse_state
 from modelops.serving.store import load_version, resolve
 
@@ -100,13 +100,14 @@ class FraudScoring:
     @bentoml.api
     async def predict(self, transaction: Transaction) -> Prediction:  # type: ignore[valid-type]
         """Score one transaction: score, decision, reasons, model version and route."""
-        answers = await self.engine.predict([transaction.model_dump(mode="json")], "predict")
+        record = transaction.model_dump(mode="json")  # type: ignore[attr-defined]
+        answers = await self.engine.predict([record], "predict")
         return Prediction.model_validate(answers[0])
 
     @bentoml.api
     async def predict_batch(self, transactions: Batch) -> list[Prediction]:
         """Score up to serving.max_batch_size transactions in one request."""
-        records = [t.model_dump(mode="json") for t in transactions]
+        records = [t.model_dump(mode="json") for t in transactions]  # type: ignore[attr-defined]
         answers = await self.engine.predict(records, "predict_batch")
         return [Prediction.model_validate(a) for a in answers]
 
@@ -123,9 +124,9 @@ class FraudScoring:
             raise BadInput("give exactly one of request_id or transaction_id")
         try:
             row = self.log.label(label=label, request_id=request_id, transaction_id=transaction_id)
-        except UnknownPrediction as exc:
+        except UnknownPredictionError as exc:
             raise NotFound(str(exc)) from exc
-        except DuplicateLabel as exc:
+        except DuplicateLabelError as exc:
             raise Conflict(str(exc)) from exc
         except SQLAlchemyError as exc:
             raise ServiceUnavailable("the prediction log database is unavailable") from exc
@@ -146,7 +147,10 @@ class FraudScoring:
             "previous_state": previous.state.model_dump(mode="json") if previous else None,
             "last_refused": self.watcher.last_error,
             "reason_codes": SERVING.reason_codes,
-            "prediction_log": {"backend": self.log.engine.dialect.name, "pending": self.log.pending},
+            "prediction_log": {
+                "backend": self.log.engine.dialect.name,
+                "pending": self.log.pending,
+            },
         }
 
     @bentoml.api(route="/admin/reload")
@@ -170,4 +174,6 @@ class FraudScoring:
         self.log.close()
 
 
-FraudScoring.add_asgi_middleware(RequestGuard, max_body_bytes=SERVING.max_body_bytes)
+FraudScoring.add_asgi_middleware(  # type: ignore[attr-defined]  # a bentoml.Service at runtime
+    RequestGuard, max_body_bytes=SERVING.max_body_bytes
+)

@@ -126,7 +126,9 @@ def parse_state(text: str, source: str, resolve: Callable[[str], str]) -> Desire
             f"  {'.'.join(str(p) for p in err['loc']) or '<top>'}: {err['msg']}"
             for err in exc.errors()
         ]
-        raise DesiredStateError(f"{source}: invalid desired state:\n" + "\n".join(problems)) from exc
+        raise DesiredStateError(
+            f"{source}: invalid desired state:\n" + "\n".join(problems)
+        ) from exc
     exact = {}
     for field in ("champion", "challenger"):
         tag = getattr(state, field)

@@ -31,7 +31,7 @@ LINEAGE_FILE = "lineage.json"
 REFERENCE_FILE = "reference.json"
 
 
-class ModelRefused(InputError):
+class ModelRefusedError(InputError):
     """A model version is missing, corrupt or does not fit the serving schema."""
 
 
@@ -117,11 +117,11 @@ def save(name: str, model_path: Path, lineage: dict[str, Any], reference: dict[s
 
 
 def load_version(tag: str, schema: Schema) -> ModelVersion:
-    """Load a version from the store; ModelRefused names what is wrong with it."""
+    """Load a version from the store; ModelRefusedError names what is wrong with it."""
     try:
         stored = bentoml.models.get(tag)
     except (NotFound, ValueError) as exc:
-        raise ModelRefused(f"model '{tag}' is not in the BentoML model store") from exc
+        raise ModelRefusedError(f"model '{tag}' is not in the BentoML model store") from exc
     folder = Path(stored.path)
     try:
         model = load_model(folder / MODEL_FILE)
@@ -130,11 +130,11 @@ def load_version(tag: str, schema: Schema) -> ModelVersion:
         decision = lineage["decision"]
         thresholds = Thresholds(decision["threshold"], decision["decline_threshold"])
     except Exception as exc:  # unpickling garbage can raise almost anything
-        raise ModelRefused(f"model '{tag}' is corrupt or incomplete: {exc!r}") from exc
+        raise ModelRefusedError(f"model '{tag}' is corrupt or incomplete: {exc!r}") from exc
     columns = list(getattr(model, "feature_names_in_", []))
     unknown = [c for c in columns if c not in schema.features]
     if not columns or unknown or not hasattr(model, "predict_proba"):
-        raise ModelRefused(
+        raise ModelRefusedError(
             f"model '{tag}' does not fit the serving schema: it needs feature(s) "
             f"{unknown or columns} that schema.columns does not declare as features"
         )
@@ -142,7 +142,9 @@ def load_version(tag: str, schema: Schema) -> ModelVersion:
         scorer = Scorer(model, schema, reference)
         probe = scorer.score([reference])
     except Exception as exc:
-        raise ModelRefused(f"model '{tag}' cannot score a typical transaction: {exc!r}") from exc
+        raise ModelRefusedError(
+            f"model '{tag}' cannot score a typical transaction: {exc!r}"
+        ) from exc
     if not (np.isfinite(probe).all() and ((probe >= 0) & (probe <= 1)).all()):
-        raise ModelRefused(f"model '{tag}' returned an invalid probability {probe}")
+        raise ModelRefusedError(f"model '{tag}' returned an invalid probability {probe}")
     return ModelVersion(str(stored.tag), scorer, thresholds, lineage)

@@ -104,6 +104,7 @@ class Batcher:
                 items.append(self._queue.get_nowait())
                 rows += len(items[-1][0])
             jobs = [job for batch, _ in items for job in batch]
+            telemetry.BATCH_ROWS.observe(len(jobs))
             try:
                 results = await loop.run_in_executor(self._executor, compute, jobs)
             except Exception as exc:

@@ -50,3 +50,8 @@ STATE_CHANGES = metrics.Counter(
     documentation="Desired-state files applied or refused",
     labelnames=["outcome"],
 )
+BATCH_ROWS = metrics.Histogram(
+    name="modelops_batch_rows",
+    documentation="Rows per model call of the adaptive batcher (reason-code variants excluded)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048),
+)

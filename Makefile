@@ -41,7 +41,8 @@ HOST ?= 127.0.0.1
 PORT ?= 3000
 
 .PHONY: help setup system-deps postgres bento serve data simulate repro summary test test-fast lint format bench clean \
-	champion pr-repro behaviour gates report report-preview comment job-summary pr bench-pr
+	champion pr-repro behaviour gates report report-preview comment job-summary pr bench-pr \
+	bench-serving
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -143,6 +144,9 @@ format: setup ## apply ruff fixes and formatting
 bench: setup ## rerun the benchmarks (about 3 minutes; writes bench/results/)
 	python bench/pipeline_bench.py
 	python bench/bootstrap_bench.py
+
+bench-serving: bento ## serving benchmark (wrk from system-deps); writes bench/results/serving.md
+	python bench/serving_bench.py
 
 bench-pr: setup ## the PR-check benchmarks: gate power and the PR job, cold/warm (about 30 minutes)
 	python bench/gate_power.py

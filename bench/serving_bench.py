@@ -6,7 +6,8 @@ concurrency 1, 16 and 64 (wrk on 127.0.0.1) for
 - plain BentoML adaptive batching of the same Pipeline,
 - our service: validation, routing, reason codes and the prediction log (SQLite) on.
 
-Every server gets one worker and OMP_NUM_THREADS=1. Needs `make bento`'s model (the
+Every server gets one worker (ours also runs with two, one per core) and
+OMP_NUM_THREADS=1. Needs `make bento`'s model (the
 pipeline's models/) and Debian's wrk. Run: `make bench-serving` (about 4 minutes);
 writes bench/results/serving.json and serving.md. Run it alone: client and servers
 share the machine's cores.
@@ -35,7 +36,6 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import psutil  # noqa: E402
 import yaml  # noqa: E402
-from pipeline_bench import machine  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from modelops import paths  # noqa: E402
@@ -44,6 +44,7 @@ from modelops.io import load_model  # noqa: E402
 from modelops.serving.bento import free_port  # noqa: E402
 from modelops.serving.contract import requests_from_frame  # noqa: E402
 from modelops.serving.store import load_version, save_current  # noqa: E402
+from pipeline_bench import machine  # noqa: E402
 
 RESULTS = REPO / "bench/results"
 CONCURRENCY = (1, 16, 64)
@@ -55,7 +56,10 @@ BODIES = 100
 def percentiles(samples: list[float]) -> dict[str, float]:
     """p50/p99 in ms of per-call seconds."""
     ms = np.array(samples) * 1000
-    return {"p50_ms": round(float(np.percentile(ms, 50)), 3), "p99_ms": round(float(np.percentile(ms, 99)), 3)}
+    return {
+        "p50_ms": round(float(np.percentile(ms, 50)), 3),
+        "p99_ms": round(float(np.percentile(ms, 99)), 3),
+    }
 
 
 def timed_calls(call: Any, n: int) -> list[float]:
@@ -94,7 +98,9 @@ def in_process(settings: Any, tag: str, holdout: pd.DataFrame) -> dict[str, Any]
             counter = iter(range(10**9))
             samples = timed_calls(lambda c=call, k=counter: c(next(k)), 300)
             out[name] = percentiles(samples) | {
-                "rows_per_s": round((64 if name.endswith("64_rows") else 1) / float(np.mean(samples)), 1)
+                "rows_per_s": round(
+                    (64 if name.endswith("64_rows") else 1) / float(np.mean(samples)), 1
+                )
             }
     return out
 
@@ -106,7 +112,8 @@ def lua_script(folder: Path, bodies: list[str], path: str) -> Path:
     script.write_text(
         f"local bodies = {{\n{items}\n}}\nlocal i = 0\n"
         "request = function()\n  i = i % #bodies + 1\n"
-        f'  return wrk.format("POST", "{path}", {{["Content-Type"] = "application/json"}}, bodies[i])\n'
+        f'  local headers = {{["Content-Type"] = "application/json"}}\n'
+        f'  return wrk.format("POST", "{path}", headers, bodies[i])\n'
         "end\n"
     )
     return script
@@ -123,7 +130,9 @@ def parse_wrk(text: str) -> dict[str, Any]:
         return round(float(value) * UNITS[unit], 3)
 
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    socket = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text
+    )
     return {
         "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),  # type: ignore[union-attr]
         "requests": int(re.search(r"(\d+) requests in", text).group(1)),  # type: ignore[union-attr]
@@ -166,7 +175,9 @@ def wait_answering(url: str, path: str, body: str, process: subprocess.Popen[byt
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}")
         try:
-            answer = httpx.post(url + path, content=body, headers={"content-type": "application/json"})
+            answer = httpx.post(
+                url + path, content=body, headers={"content-type": "application/json"}
+            )
             if answer.status_code == 200:
                 return
         except httpx.TransportError:
@@ -175,7 +186,9 @@ def wait_answering(url: str, path: str, body: str, process: subprocess.Popen[byt
     raise RuntimeError(f"{url} did not answer")
 
 
-def server_commands(folder: Path, tag: str, port: int) -> dict[str, tuple[list[str], dict[str, str], str]]:
+def server_commands(
+    folder: Path, tag: str, port: int
+) -> dict[str, tuple[list[str], dict[str, str], str]]:
     """name -> (command, extra environment, predict path)."""
     host = ["--host", "127.0.0.1", "--port", str(port)]
     state = folder / "state.yaml"
@@ -184,25 +197,49 @@ def server_commands(folder: Path, tag: str, port: int) -> dict[str, tuple[list[s
                "--no-access-log", "--log-level", "warning", *host]  # fmt: skip
     return {
         "fastapi_sync": (
-            [*uvicorn, "serving_apps:fastapi_sync"], {"BENCH_APP": "fastapi_sync"}, "/predict"
+            [*uvicorn, "serving_apps:fastapi_sync"],
+            {"BENCH_APP": "fastapi_sync"},
+            "/predict",
         ),
         "fastapi_async": (
-            [*uvicorn, "serving_apps:fastapi_async"], {"BENCH_APP": "fastapi_async"}, "/predict"
+            [*uvicorn, "serving_apps:fastapi_async"],
+            {"BENCH_APP": "fastapi_async"},
+            "/predict",
         ),
         "bentoml_plain_batching": (
-            ["bentoml", "serve", "serving_apps:PlainBatching", "--working-dir", str(REPO / "bench"), *host],
+            [
+                "bentoml",
+                "serve",
+                "serving_apps:PlainBatching",
+                "--working-dir",
+                str(REPO / "bench"),
+                *host,
+            ],
             {},
             "/predict",
         ),
-        "ours": (
-            ["bentoml", "serve", "modelops.serving.service:FraudScoring", *host],
-            {
-                "MODELOPS_DESIRED_STATE": str(state),
-                "MODELOPS_LOG_URL": f"sqlite:///{folder / 'predictions.db'}",
-            },
-            "/predict",
-        ),
+        **{
+            name: (
+                ["bentoml", "serve", "modelops.serving.service:FraudScoring", *host],
+                {
+                    "MODELOPS_PARAMS": str(params_with_workers(folder, workers)),
+                    "MODELOPS_DESIRED_STATE": str(state),
+                    "MODELOPS_LOG_URL": f"sqlite:///{folder / f'{name}.db'}",
+                },
+                "/predict",
+            )
+            for name, workers in (("ours", 1), ("ours_2_workers", 2))
+        },
     }
+
+
+def params_with_workers(folder: Path, workers: int) -> Path:
+    """params.yaml with serving.workers set."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["serving"]["workers"] = workers
+    path = folder / f"params-{workers}.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
 
 
 def body_for(name: str, record: dict[str, Any]) -> str:
@@ -239,7 +276,7 @@ def servers(folder: Path, tag: str, records: list[dict[str, Any]]) -> dict[str, 
                 start = cpu_seconds(process.pid)
                 run = wrk(url, script, c, DURATION_S)
                 run["server_cpu_share"] = round((cpu_seconds(process.pid) - start) / DURATION_S, 2)
-                if name == "ours":
+                if name.startswith("ours"):
                     run["mean_batch_rows_so_far"] = batch_rows(url)
                 results[name][f"c{c}"] = run
                 print(name, c, run, flush=True)
@@ -256,26 +293,32 @@ def report(results: dict[str, Any]) -> str:
     lines = [
         "# Serving benchmark",
         "",
-        f"`bench/serving_bench.py` on {results['machine']['cpu']}, {results['machine']['cores']} cores, "
+        f"`bench/serving_bench.py` on {results['machine']['cpu']}, "
+        f"{results['machine']['cores']} cores, "
         f"{results['machine']['date']}. Model: the pipeline's default ({results['model']}), "
         f"{DURATION_S} s per level with wrk (1 thread) on 127.0.0.1 after a {WARMUP_S} s warm-up; "
-        "one worker and OMP_NUM_THREADS=1 for every server.",
+        "one worker (ours_2_workers: two) and OMP_NUM_THREADS=1 for every server.",
         "",
         "## In-process predict, one thread (the limit)",
         "",
         "| call | p50 ms | p99 ms | rows/s |",
         "|---|---:|---:|---:|",
-        *(f"| {k} | {v['p50_ms']} | {v['p99_ms']} | {v['rows_per_s']:,} |" for k, v in inproc.items()),
+        *(
+            f"| {k} | {v['p50_ms']} | {v['p99_ms']} | {v['rows_per_s']:,} |"
+            for k, v in inproc.items()
+        ),
         "",
         "## HTTP servers",
         "",
-        "| server | concurrency | req/s | p50 ms | p99 ms | errors | server CPU (cores) | wrk CPU |",
+        "| server | concurrency | req/s | p50 ms | p99 ms | errors | server CPU (cores) "
+        "| wrk CPU |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, levels in s.items():
         for level, r in levels.items():
             lines.append(
-                f"| {name} | {level[1:]} | {r['requests_per_s']:,.0f} | {r['p50_ms']} | {r['p99_ms']} "
+                f"| {name} | {level[1:]} | {r['requests_per_s']:,.0f} | {r['p50_ms']} "
+                f"| {r['p99_ms']} "
                 f"| {r['errors']} | {r['server_cpu_share']} | {r['wrk_cpu_share']} |"
             )
     targets = results["targets"]
@@ -286,18 +329,32 @@ def report(results: dict[str, Any]) -> str:
 def targets(results: dict[str, Any]) -> dict[str, str]:
     s, inproc = results["servers"], results["in_process"]
     ours = s["ours"]
-    fastapi = max(s["fastapi_sync"]["c64"]["requests_per_s"], s["fastapi_async"]["c64"]["requests_per_s"])
+    fastapi = max(
+        s["fastapi_sync"]["c64"]["requests_per_s"], s["fastapi_async"]["c64"]["requests_per_s"]
+    )
     plain = s["bentoml_plain_batching"]["c64"]["requests_per_s"]
     c64 = ours["c64"]["requests_per_s"]
     pipeline_p50 = inproc["pipeline_one_row"]["p50_ms"]
     fast_p50 = inproc["fast_path_with_reasons_one_row"]["p50_ms"]
     c1 = ours["c1"]["p50_ms"]
+    two = s["ours_2_workers"]
     return {
-        "c64 throughput vs best minimal FastAPI (target >= 3x)": f"{c64 / fastapi:.2f}x ({c64:,.0f} vs {fastapi:,.0f} req/s)",
-        "c64 throughput vs plain BentoML batching (target >= 1x)": f"{c64 / plain:.2f}x ({c64:,.0f} vs {plain:,.0f} req/s)",
-        "c1 p50 minus in-process Pipeline p50 (target <= 1 ms)": f"{c1 - pipeline_p50:+.2f} ms ({c1} vs {pipeline_p50} ms)",
-        "c1 p50 minus in-process fast path with reasons p50": f"{c1 - fast_p50:+.2f} ms ({c1} vs {fast_p50} ms)",
-        "c16 p99 (target < 50 ms)": f"{ours['c16']['p99_ms']} ms",
+        "c64 throughput vs best minimal FastAPI (target >= 3x)": (
+            f"{c64 / fastapi:.2f}x ({c64:,.0f} vs {fastapi:,.0f} req/s)"
+        ),
+        "c64 throughput vs plain BentoML batching (target >= 1x)": (
+            f"{c64 / plain:.2f}x ({c64:,.0f} vs {plain:,.0f} req/s)"
+        ),
+        "c1 p50 minus in-process Pipeline p50 (target <= 1 ms)": (
+            f"{c1 - pipeline_p50:+.2f} ms ({c1} vs {pipeline_p50} ms)"
+        ),
+        "c1 p50 minus in-process fast path with reasons p50": (
+            f"{c1 - fast_p50:+.2f} ms ({c1} vs {fast_p50} ms)"
+        ),
+        "c16 p99 (target < 50 ms)": (
+            f"{ours['c16']['p99_ms']} ms with 1 worker, {two['c16']['p99_ms']} ms with 2"
+        ),
+        "c64 throughput with 2 workers": f"{two['c64']['requests_per_s']:,.0f} req/s",
     }
 
 

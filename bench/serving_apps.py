@@ -52,7 +52,7 @@ class PlainBatching:
     def __init__(self) -> None:
         self.model = _load()
 
-    @bentoml.api(batchable=True, max_batch_size=256, max_latency_ms=100)
+    @bentoml.api(batchable=True)  # BentoML's default batch size and latency budget
     def predict(self, transactions: list[dict[str, Any]]) -> list[float]:
         """Scores for the (merged) batch."""
         return _score(self.model, transactions)

@@ -227,3 +227,22 @@ def test_a_refused_state_names_the_problem_and_changes_nothing(
     assert answer["model_version"] == versions[0]
     assert "doesnotexist" in client.post("/metadata", json={}).json()["last_refused"]
     assert client.get("/readyz").status_code == 200
+
+
+def test_the_openapi_request_model_is_the_schema(client, settings):
+    spec = client.get("/docs.json").raise_for_status().json()
+    transaction = spec["components"]["schemas"]["Transaction"]
+    schema = settings.data_schema
+    assert set(transaction["properties"]) == set(schema.columns) - {schema.target}
+    assert transaction["additionalProperties"] is False
+    amount = transaction["properties"]["amount"]
+    assert (amount["minimum"], amount["maximum"]) == (
+        schema.columns["amount"].min,
+        schema.columns["amount"].max,
+    )
+    assert transaction["properties"]["channel"]["enum"] == list(
+        schema.columns["channel"].categories
+    )
+    assert {"/predict", "/predict_batch", "/feedback", "/metadata", "/admin/reload"} <= set(
+        spec["paths"]
+    )

@@ -367,8 +367,9 @@ def targets(results: dict[str, Any]) -> dict[str, str]:
 
 def main() -> None:
     if "--report-only" in sys.argv:  # rewrite serving.md from the committed serving.json
-        results = json.loads((RESULTS / "serving.json").read_text())
-        (RESULTS / "serving.md").write_text(report(results))
+        (RESULTS / "serving.md").write_text(
+            report(json.loads((RESULTS / "serving.json").read_text()))
+        )
         return
     settings = load_settings(REPO / "params.yaml")
     tag = save_current(settings, REPO)

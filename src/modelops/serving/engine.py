@@ -30,6 +30,10 @@ from modelops.serving.store import ModelVersion
 log = logging.getLogger(__name__)
 
 
+class NotServingError(RuntimeError):
+    """A request arrived before any desired state could be applied."""
+
+
 @dataclass(frozen=True)
 class Served:
     """What the service serves right now: never mutated, replaced as a whole."""
@@ -169,7 +173,7 @@ class Engine:
         start = time.perf_counter()
         served = self.served
         if served is None:
-            raise RuntimeError("no desired state applied yet")
+            raise NotServingError("no valid desired state has been applied: see /metadata")
         entity = self.schema.entity_column or self.schema.id_column
         id_column = self.schema.id_column
         plans = [plan(served.state, str(t.get(entity or "", ""))) for t in transactions]

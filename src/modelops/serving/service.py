@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from modelops.config import load_settings
 from modelops.errors import InputError
 from modelops.serving.contract import FeedbackResult, Prediction, transaction_model
-from modelops.serving.engine import Engine, StateWatcher
+from modelops.serving.engine import Engine, NotServingError, StateWatcher
 from modelops.serving.guard import RequestGuard
 from modelops.serving.predlog import DuplicateLabelError, PredictionLog, UnknownPredictionError
 from modelops.serving.state import load_state, parse_state
@@ -107,15 +107,21 @@ class FraudScoring:
     async def predict(self, transaction: Transaction) -> Prediction:  # type: ignore[valid-type]
         """Score one transaction: score, decision, reasons, model version and route."""
         record = transaction.model_dump(mode="json")  # type: ignore[attr-defined]
-        answers = await self.engine.predict([record], "predict")
+        answers = await self._predict([record], "predict")
         return Prediction.model_validate(answers[0])
 
     @bentoml.api
     async def predict_batch(self, transactions: Batch) -> list[Prediction]:
         """Score up to serving.max_batch_size transactions in one request."""
         records = [t.model_dump(mode="json") for t in transactions]  # type: ignore[attr-defined]
-        answers = await self.engine.predict(records, "predict_batch")
+        answers = await self._predict(records, "predict_batch")
         return [Prediction.model_validate(a) for a in answers]
+
+    async def _predict(self, records: list[dict[str, Any]], endpoint: str) -> list[dict]:
+        try:
+            return await self.engine.predict(records, endpoint)
+        except NotServingError as exc:
+            raise ServiceUnavailable(str(exc)) from exc
 
     @bentoml.api
     def feedback(

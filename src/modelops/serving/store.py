@@ -73,7 +73,8 @@ def resolve(tag: str) -> str:
 
 def save_current(settings: Settings, root: Path | str = ".") -> str:
     """Save the pipeline's current model (models/) into the BentoML model store, with
-    its lineage and reason-code reference values; return its tag."""
+    its lineage and reason-code reference values, as the newest version (what
+    ``name:latest`` names); return its tag."""
     root = Path(root)
     model_path, lineage_path = root / paths.MODEL, root / paths.LINEAGE
     if not model_path.exists() or not lineage_path.exists():
@@ -85,7 +86,12 @@ def save_current(settings: Settings, root: Path | str = ".") -> str:
     columns = list(model.feature_names_in_)
     train = pd.read_parquet(root / paths.TRAIN, columns=columns)
     reference = reference_values(train, settings.data_schema, columns)
-    return save(settings.model.name, model_path, lineage, reference)
+    name = settings.model.name
+    tag = save(name, model_path, lineage, reference)
+    if resolve(f"{name}:latest") != tag:  # saved earlier: save again, so `latest` is current
+        bentoml.models.delete(tag)
+        tag = save(name, model_path, lineage, reference)
+    return tag
 
 
 def save(name: str, model_path: Path, lineage: dict[str, Any], reference: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 
@@ -55,6 +56,8 @@ SERVING_COMMANDS = ("bento", "serve", "demo", "check-state")
 
 def _serving(args: argparse.Namespace, settings: Settings) -> int:
     """The serving commands (imported here: BentoML is slow to import)."""
+    for chatty in ("alembic", "httpx"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     from modelops.serving import bento, demo, state, store
 
     if args.command == "check-state":

@@ -3,7 +3,6 @@ holdout transactions, show their prediction-log records, stop the server."""
 
 from __future__ import annotations
 
-import logging
 import signal
 import subprocess
 from typing import Any
@@ -38,8 +37,6 @@ def _line(answer: dict[str, Any]) -> str:
 
 def run(settings: Settings, tag: str) -> None:
     """Serve ``tag``, send sample requests, print answers and log records, stop."""
-    for noisy in ("httpx", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = server_env(settings)
@@ -59,15 +56,19 @@ def run(settings: Settings, tag: str) -> None:
     print("answers:")
     print("\n".join(_line(a) for a in answers))
     ids = [a["request_id"] for a in answers]
-    query = sa.select(
-        PREDICTIONS.c.request_id,
-        PREDICTIONS.c.transaction_id,
-        PREDICTIONS.c.model_version,
-        PREDICTIONS.c.route,
-        PREDICTIONS.c.score,
-        PREDICTIONS.c.decision,
-        PREDICTIONS.c.latency_ms,
-    ).where(PREDICTIONS.c.request_id.in_(ids))
+    query = (
+        sa.select(
+            PREDICTIONS.c.request_id,
+            PREDICTIONS.c.transaction_id,
+            PREDICTIONS.c.model_version,
+            PREDICTIONS.c.route,
+            PREDICTIONS.c.score,
+            PREDICTIONS.c.decision,
+            PREDICTIONS.c.latency_ms,
+        )
+        .where(PREDICTIONS.c.request_id.in_(ids))
+        .order_by(PREDICTIONS.c.id)
+    )
     engine = make_engine(env["MODELOPS_LOG_URL"])
     with engine.connect() as connection:
         records = pd.DataFrame(

@@ -170,6 +170,7 @@ class ServingSettings(_Section):
     desired_state: Path = Path("deploy/environments/local.yaml")
     workers: int = Field(1, ge=1)
     access_log: bool = False
+    tracing: bool = False
     reload_interval_s: float = Field(1.0, gt=0)
     reason_codes: int = Field(3, ge=0)
     max_batch_size: int = Field(256, ge=1)

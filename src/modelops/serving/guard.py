@@ -36,7 +36,11 @@ class RequestGuard:
                 ).inc()
             await send(message)
 
-        body = await self._read_body(scope, receive)
+        declared = _content_length(scope)
+        if declared is not None and declared <= self.max_body_bytes:
+            await self.app(scope, receive, counting_send)  # the server enforces the length
+            return
+        body = None if declared is not None else await self._read_body(receive)
         if body is None:
             error = {
                 "error": f"request body exceeds {self.max_body_bytes} bytes "
@@ -55,11 +59,8 @@ class RequestGuard:
 
         await self.app(scope, replay, counting_send)
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
-        """The whole body, or None once it exceeds the limit (declared or actual)."""
-        for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
-                return None
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        """A body of undeclared length (chunked), or None once it exceeds the limit."""
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -73,6 +74,13 @@ class RequestGuard:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit():
+            return int(value)
+    return None
 
 
 async def _send_json(send: Send, status: int, content: dict[str, Any]) -> None:

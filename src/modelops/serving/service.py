@@ -61,6 +61,8 @@ class Unauthorized(BentoMLException):
     workers=SERVING.workers,
     traffic={"timeout": 30},
     logging={"access": {"enabled": SERVING.access_log}},
+    # BentoML traces every request with OpenTelemetry; off by default for the hot paths
+    tracing={} if SERVING.tracing else {"excluded_urls": ["/predict", "/feedback"]},
     envs=[{"name": "OMP_NUM_THREADS", "value": "1"}],
 )
 class FraudScoring:

@@ -51,7 +51,7 @@ class Conflict(BentoMLException):
 
 
 class Unauthorized(BentoMLException):
-    """401/403 for the admin endpoint."""
+    """401: the admin endpoint without a valid token."""
 
     error_code = HTTPStatus.UNAUTHORIZED
 

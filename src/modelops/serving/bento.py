@@ -36,15 +36,13 @@ def build(settings: Settings) -> str:
     return str(bento.tag)
 
 
-def server_env(settings: Settings, state_file: Path | None = None) -> dict[str, str]:
+def server_env(settings: Settings) -> dict[str, str]:
     """Environment for `bentoml serve`: the repository's desired-state file and
     prediction log (not the copies inside the Bento), and one OpenMP thread."""
     log_url = os.environ.get("MODELOPS_LOG_URL", settings.serving.log.url)
     if log_url.startswith("sqlite:///") and not log_url.startswith("sqlite:////"):
         log_url = "sqlite:///" + str(Path(log_url.removeprefix("sqlite:///")).resolve())
-    state = state_file or Path(
-        os.environ.get("MODELOPS_DESIRED_STATE", str(settings.serving.desired_state))
-    )
+    state = Path(os.environ.get("MODELOPS_DESIRED_STATE", str(settings.serving.desired_state)))
     return os.environ | {
         "MODELOPS_DESIRED_STATE": str(state.resolve()),
         "MODELOPS_LOG_URL": log_url,

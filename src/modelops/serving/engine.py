@@ -266,7 +266,7 @@ class StateWatcher:
         self.engine = engine
         self.parse = parse
         self.interval_s = interval_s
-        self.applied_text: str | None = None
+        self.seen_text: str | None = None  # the file content last applied or refused
         self.last_error: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="desired-state", daemon=True)
@@ -278,16 +278,16 @@ class StateWatcher:
             text = self.path.read_text()
         except OSError as exc:
             raise DesiredStateError(f"{self.path}: cannot read: {exc}") from exc
-        if text == self.applied_text and not force:
+        if text == self.seen_text and not force:
             return None
         try:
             served = self.engine.apply(self.parse(text, str(self.path)))
         except InputError as exc:
             self.last_error = str(exc)
-            self.applied_text = text  # report once; retried when the file changes again
+            self.seen_text = text  # report once; retried when the file changes again
             telemetry.STATE_CHANGES.labels(outcome="refused").inc()
             raise
-        self.applied_text, self.last_error = text, None
+        self.seen_text, self.last_error = text, None
         telemetry.STATE_CHANGES.labels(outcome="applied").inc()
         return served
 

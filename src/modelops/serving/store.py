@@ -7,6 +7,7 @@ id as lineage.json's model_id, so a tag names exactly one set of model bytes.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,7 +75,7 @@ def resolve(tag: str) -> str:
 def save_current(settings: Settings, root: Path | str = ".") -> str:
     """Save the pipeline's current model (models/) into the BentoML model store, with
     its lineage and reason-code reference values, as the newest version (what
-    ``name:latest`` names); return its tag."""
+    ``name:latest`` names); return its tag. A no-op when it already is the newest."""
     root = Path(root)
     model_path, lineage_path = root / paths.MODEL, root / paths.LINEAGE
     if not model_path.exists() or not lineage_path.exists():
@@ -82,22 +83,29 @@ def save_current(settings: Settings, root: Path | str = ".") -> str:
     lineage = read_json(lineage_path)
     if lineage["model"]["md5"] != file_md5(model_path):
         raise InputError(f"{lineage_path} describes another model file: run `make repro`")
+    if "decline_threshold" not in lineage.get("decision", {}):
+        raise InputError(f"{lineage_path} has no decline threshold: run `make repro`")
+    name = settings.model.name
+    tag = version_tag(name, lineage)
+    with contextlib.suppress(LookupError):
+        if resolve(f"{name}:latest") == resolve(tag):
+            return tag
+        bentoml.models.delete(tag)  # saved before a newer one: save again, so `latest` is current
     model = load_model(model_path)
     columns = list(model.feature_names_in_)
     train = pd.read_parquet(root / paths.TRAIN, columns=columns)
-    reference = reference_values(train, settings.data_schema, columns)
-    name = settings.model.name
-    tag = save(name, model_path, lineage, reference)
-    if resolve(f"{name}:latest") != tag:  # saved earlier: save again, so `latest` is current
-        bentoml.models.delete(tag)
-        tag = save(name, model_path, lineage, reference)
-    return tag
+    return save(name, model_path, lineage, reference_values(train, settings.data_schema, columns))
+
+
+def version_tag(name: str, lineage: dict[str, Any]) -> str:
+    """``name:<version>``, the version being lineage's model id without the name."""
+    return f"{name}:{lineage['model_id'].removeprefix(name + '-')}"
 
 
 def save(name: str, model_path: Path, lineage: dict[str, Any], reference: dict[str, Any]) -> str:
     """Save a model file as ``name:<version from lineage's model_id>``; a version already
     in the store is kept as it is (same id, same bytes)."""
-    tag = f"{name}:{lineage['model_id'].removeprefix(name + '-')}"
+    tag = version_tag(name, lineage)
     try:
         return resolve(tag)
     except LookupError:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from sklearn import metrics as sk
 
-from modelops.metrics import Holdout, Scored, bootstrap
+from modelops.training.metrics import Holdout, Scored, bootstrap
 
 ROWS = 120_000  # the default holdout
 MODELS = 3  # model + two baselines, as in the evaluate stage

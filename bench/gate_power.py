@@ -47,13 +47,14 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from modelops.config import Settings, load_settings
-from modelops.data.simulator import simulate_week
 from modelops.data.split import split
-from modelops.evaluate import make_holdout
-from modelops.gates import relative_gates
-from modelops.metrics import Scored, bootstrap
+from modelops.example.simulator import simulate_week
+from modelops.review.gates import relative_gates
 from modelops.schema import Role, Schema
-from modelops.train import build_model, fit, score
+from modelops.training.evaluate import make_holdout
+from modelops.training.metrics import Scored, bootstrap
+from modelops.training.scoring import score
+from modelops.training.train import build_model, fit
 from pipeline_bench import machine
 
 REPO = Path(__file__).resolve().parents[1]

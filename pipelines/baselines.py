@@ -8,7 +8,7 @@ from modelops import paths
 from modelops.config import Settings
 from modelops.io import dump_model
 from modelops.stage import run_stage
-from modelops.train import build_baselines, fit
+from modelops.training.train import build_baselines, fit
 
 
 def main(settings: Settings, log: logging.Logger) -> None:

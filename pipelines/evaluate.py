@@ -7,16 +7,16 @@ from tqdm import tqdm
 
 from modelops import paths
 from modelops.config import Settings
-from modelops.evaluate import evaluate
 from modelops.io import load_model, write_csv, write_json, write_parquet, write_text
-from modelops.lineage import (
+from modelops.stage import run_stage
+from modelops.training.evaluate import evaluate
+from modelops.training.lineage import (
     build_record,
     describe_part,
     lineage_columns,
     model_card,
     raw_data_hash,
 )
-from modelops.stage import run_stage
 
 
 def main(settings: Settings, log: logging.Logger) -> None:

@@ -17,10 +17,10 @@ import pytest
 
 from modelops import paths
 from modelops.config import Settings, load_settings
-from modelops.data.simulator import simulate_week
 from modelops.data.split import split
+from modelops.example.simulator import simulate_week
 from modelops.io import load_model
-from modelops.train import build_baselines, build_model, fit
+from modelops.training.train import build_baselines, build_model, fit
 
 REPO = Path(__file__).resolve().parents[1]
 # Serving tests save models and bentos in a throwaway BentoML home, set before BentoML
@@ -126,7 +126,7 @@ def versions(
 ) -> tuple[str, str]:
     """Two model versions in the test BentoML store: the fitted model (champion) and a
     smaller one (challenger)."""
-    from tests.serving_support import save_version
+    from tests.serving.support import save_version
 
     train, holdout = train_holdout
     small = with_updates(settings, model={"params": {**settings.model.params, "max_iter": 20}})

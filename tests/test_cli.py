@@ -1,5 +1,5 @@
 from modelops.cli import main
-from modelops.summary import render
+from modelops.training.summary import render
 
 
 def test_summary_before_any_run_says_what_to_do(tmp_path, monkeypatch, capsys):

@@ -4,8 +4,7 @@ import pytest
 import yaml
 
 from modelops.config import ConfigError, load_settings
-
-from .conftest import REPO
+from tests.conftest import REPO
 
 
 def write_params(tmp_path: Path, edit) -> Path:

@@ -6,8 +6,7 @@ from pathlib import Path
 import yaml
 
 from modelops import paths
-
-from .conftest import REPO
+from tests.conftest import REPO
 
 DVC = yaml.safe_load((REPO / "dvc.yaml").read_text())
 PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -64,7 +63,7 @@ def test_every_plot_file_is_an_output():
 
 
 # Modules that move bytes around (files, logs, errors) but do not shape results.
-PLUMBING = {"io", "stage", "logs", "errors", "paths"}
+PLUMBING = {"io", "stage", "logs", "errors", "paths", "vcs"}
 
 
 def modelops_imports(path: Path) -> set[str]:

@@ -7,13 +7,14 @@ import logging
 import os
 import sys
 
-from modelops import champion, paths, preview, report, repro
-from modelops.check import run_gates
+from modelops import paths
 from modelops.config import Settings, load_settings
 from modelops.data import dataset
 from modelops.errors import InputError
 from modelops.logs import setup
-from modelops.summary import summary
+from modelops.review import champion, preview, report, repro
+from modelops.review.check import run_gates
+from modelops.training.summary import summary
 
 
 def _parser() -> argparse.ArgumentParser:

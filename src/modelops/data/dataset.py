@@ -12,17 +12,16 @@ from __future__ import annotations
 import json
 import logging
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 from tqdm import tqdm
 
 from modelops.config import Settings
-from modelops.data.simulator import simulate_week
 from modelops.errors import InputError
+from modelops.example.simulator import simulate_week
 from modelops.io import write_parquet
+from modelops.vcs import dvc
 
 log = logging.getLogger(__name__)
 BATCH = re.compile(r"^week-(\d{4})\.parquet$")
@@ -30,16 +29,6 @@ BATCH = re.compile(r"^week-(\d{4})\.parquet$")
 
 class DatasetError(InputError):
     """The raw dataset cannot be restored or regenerated as committed."""
-
-
-def dvc(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run the DVC command line of this environment."""
-    done = subprocess.run(
-        [sys.executable, "-m", "dvc", *args], capture_output=True, text=True, check=False
-    )
-    if check and done.returncode != 0:
-        raise DatasetError(f"dvc {' '.join(args)} failed:\n{done.stderr.strip() or done.stdout}")
-    return done
 
 
 def batch_path(folder: Path, week: int) -> Path:

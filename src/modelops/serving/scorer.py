@@ -5,7 +5,7 @@ For the default model (ordinal-encoded HistGradientBoosting) a fast path encodes
 records straight into the array the trees read, skipping the two ColumnTransformers
 (the Pipeline's and the estimator's own) that cost most of a one-row predict. The fast
 path is used only after it reproduced the generic path's scores exactly on probe rows;
-tests/test_serving_scorer.py checks the same on the holdout.
+tests/serving/test_scorer.py checks the same on the holdout.
 
 Reason codes: for each feature, the score drop when that feature alone is set to its
 typical training value (median, or most frequent category). All rows of a batch and

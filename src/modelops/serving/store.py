@@ -22,10 +22,10 @@ from modelops import paths
 from modelops.config import Settings
 from modelops.errors import InputError
 from modelops.io import load_model, read_json, write_json
-from modelops.lineage import file_md5
 from modelops.schema import Schema
 from modelops.serving.policy import Thresholds
 from modelops.serving.scorer import Scorer, reference_values
+from modelops.training.lineage import file_md5
 
 MODEL_FILE = "model.joblib"
 LINEAGE_FILE = "lineage.json"

@@ -1,0 +1,1 @@
+"""The card-fraud example: a seeded simulator. Optional: the template runs without it."""

@@ -1,0 +1,1 @@
+"""Review: the pull-request check (champion, repro, comparison, gates, report)."""

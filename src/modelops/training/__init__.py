@@ -1,0 +1,1 @@
+"""Training: features, the model, metrics with bootstrap intervals, evaluation, lineage."""

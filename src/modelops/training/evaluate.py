@@ -1,0 +1,207 @@
+"""Evaluate a fitted model on the holdout: metrics with bootstrap intervals, lift over
+the baselines on the same rows, per-slice metrics and the data behind the plots."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import precision_recall_curve, roc_curve
+
+from modelops.config import EvaluationSettings, SliceSettings
+from modelops.schema import Schema
+from modelops.training.metrics import (
+    HIGHER_IS_BETTER,
+    METRICS,
+    BootstrapResult,
+    Estimate,
+    Holdout,
+    Scored,
+    bootstrap,
+    point_estimates,
+)
+from modelops.training.scoring import score
+
+MODEL = "model"
+CURVE_POINTS = 200
+SCORE_BINS = 40
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Everything the evaluate stage writes."""
+
+    metrics: dict[str, Any]
+    baselines: dict[str, Any]
+    slices: dict[str, Any]
+    plots: dict[str, pd.DataFrame]
+    holdout_scores: pd.DataFrame
+
+
+def make_holdout(frame: pd.DataFrame, schema: Schema, settings: EvaluationSettings) -> Holdout:
+    """Labels and amounts of the holdout rows."""
+    return Holdout(
+        y=frame[schema.target].to_numpy(dtype=float),
+        amount=frame[settings.costs.amount_column].to_numpy(dtype=float),
+        review_fee=settings.costs.review_fee,
+    )
+
+
+def score_models(
+    models: dict[str, Any], frame: pd.DataFrame, schema: Schema, review_rate: float
+) -> dict[str, Scored]:
+    """Each model's scores and its review-rate threshold, on the same rows."""
+    scored = {}
+    for name, model in models.items():
+        values = np.asarray(score(model, frame, schema), dtype=float)
+        scored[name] = Scored.at_review_rate(values, review_rate)
+    return scored
+
+
+def _metrics_block(result: BootstrapResult, model: str) -> dict[str, dict[str, float]]:
+    return {k: result.estimate(model, k).as_dict() for k in METRICS}
+
+
+def _lift(result: BootstrapResult, baseline: str) -> dict[str, dict[str, float]]:
+    """Model minus baseline (paired), signed so that positive means the model is better."""
+    lift = {}
+    for k in METRICS:
+        diff = result.difference(MODEL, baseline, k)
+        if not HIGHER_IS_BETTER[k]:
+            diff = Estimate(-diff.value, -diff.ci_high, -diff.ci_low)
+        lift[k] = diff.as_dict()
+    return lift
+
+
+def slice_labels(frame: pd.DataFrame, item: SliceSettings) -> pd.Series:
+    """The slice each row belongs to, as text."""
+    values = frame[item.column]
+    if item.bins is None:
+        return values.astype(str)
+    edges = item.bins
+    labels = [f"{lo:g}-{hi:g}" for lo, hi in itertools.pairwise(edges)]
+    return pd.cut(values, bins=edges, labels=labels, include_lowest=True).astype(str)
+
+
+def slice_metrics(
+    frame: pd.DataFrame, holdout: Holdout, scored: Scored, slices: list[SliceSettings]
+) -> dict[str, Any]:
+    """Point metrics per slice value (undefined ranking metrics are null)."""
+    out: dict[str, Any] = {}
+    for item in slices:
+        labels = slice_labels(frame, item).to_numpy()
+        rows: dict[str, Any] = {}
+        for value in sorted(set(labels)):
+            mask = labels == value
+            part = Holdout(holdout.y[mask], holdout.amount[mask], holdout.review_fee)
+            positives = int(part.y.sum())
+            entry: dict[str, Any] = {"rows": int(mask.sum()), "positives": positives}
+            if 0 < positives < mask.sum():
+                got = point_estimates(part, scored.subset(mask))
+                entry |= {
+                    k: round(got[k], 6)
+                    for k in ("roc_auc", "average_precision", "recall_at_review_rate")
+                }
+            else:
+                entry |= {"roc_auc": None, "average_precision": None, "recall_at_review_rate": None}
+            rows[value] = entry
+        out[item.name] = rows
+    return out
+
+
+def _curve(x: np.ndarray, y: np.ndarray, names: tuple[str, str]) -> pd.DataFrame:
+    """Thin a curve to about CURVE_POINTS points, keeping its ends."""
+    keep = np.unique(np.linspace(0, x.size - 1, min(CURVE_POINTS, x.size)).round().astype(int))
+    return pd.DataFrame({names[0]: x[keep].round(5), names[1]: y[keep].round(5)})
+
+
+def plot_data(holdout: Holdout, scored: Scored, calibration_bins: int) -> dict[str, pd.DataFrame]:
+    """Tables behind the DVC plots (ROC, PR, calibration, score distribution, confusion)."""
+    y, s = holdout.y, scored.score
+    fpr, tpr, _ = roc_curve(y, s)
+    precision, recall, _ = precision_recall_curve(y, s)
+    observed, predicted = calibration_curve(y, s, n_bins=calibration_bins, strategy="quantile")
+    edges = np.linspace(0, 1, SCORE_BINS + 1)
+    legit, _ = np.histogram(s[y == 0], bins=edges)
+    fraud, _ = np.histogram(s[y == 1], bins=edges)
+    flagged = scored.flagged
+    names = np.array(["legit", "fraud"])
+    return {
+        "roc": _curve(fpr, tpr, ("fpr", "tpr")),
+        "precision_recall": _curve(recall[::-1], precision[::-1], ("recall", "precision")),
+        "calibration": pd.DataFrame(
+            {"mean_predicted": predicted.round(5), "fraction_fraud": observed.round(5)}
+        ),
+        "score_distribution": pd.DataFrame(
+            {
+                "score": ((edges[:-1] + edges[1:]) / 2).round(4),
+                "legit": (legit / max(legit.sum(), 1)).round(6),
+                "fraud": (fraud / max(fraud.sum(), 1)).round(6),
+            }
+        ),
+        "confusion": pd.DataFrame(
+            {"actual": names[y.astype(int)], "predicted": names[flagged.astype(int)]}
+        ),
+    }
+
+
+def evaluate(
+    model: Any,
+    baselines: dict[str, Any],
+    frame: pd.DataFrame,
+    schema: Schema,
+    settings: EvaluationSettings,
+    progress: Callable[[int], object] | None = None,
+) -> Evaluation:
+    """Score the model and its baselines on the same holdout rows and resamples."""
+    holdout = make_holdout(frame, schema, settings)
+    scored = score_models({MODEL: model, **baselines}, frame, schema, settings.review_rate)
+    boot = settings.bootstrap
+    result = bootstrap(
+        holdout,
+        scored,
+        n_resamples=boot.n_resamples,
+        confidence=boot.confidence,
+        seed=boot.seed,
+        progress=progress,
+    )
+    main = scored[MODEL]
+    metrics = _metrics_block(result, MODEL) | {
+        "holdout": {
+            "rows": int(holdout.y.size),
+            "positives": int(holdout.y.sum()),
+            "review_rate": settings.review_rate,
+            "threshold": round(main.threshold, 6),
+            "decline_rate": settings.decline_rate,
+            "decline_threshold": round(
+                Scored.at_review_rate(main.score, settings.decline_rate).threshold, 6
+            ),
+            "confidence": boot.confidence,
+            "resamples": boot.n_resamples,
+        }
+    }
+    baseline_report = {
+        name: {"metrics": _metrics_block(result, name), "lift": _lift(result, name)}
+        for name in baselines
+    }
+    ids = frame[schema.id_column] if schema.id_column else pd.Series(frame.index, name="row")
+    holdout_scores = pd.DataFrame(
+        {
+            ids.name or "row": ids.to_numpy(),
+            "score": main.score,
+            "label": holdout.y.astype(int),
+            "flagged": main.flagged,
+        }
+    )
+    return Evaluation(
+        metrics=metrics,
+        baselines=baseline_report,
+        slices=slice_metrics(frame, holdout, main, settings.slices),
+        plots=plot_data(holdout, main, settings.calibration_bins),
+        holdout_scores=holdout_scores,
+    )

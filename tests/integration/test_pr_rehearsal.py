@@ -1,0 +1,206 @@
+"""A local rehearsal of the pull-request loop, with the make targets the workflow runs.
+
+A temporary git repository is built from the template: `main` holds a trained base
+model (on a smaller simulated data set, so the rehearsal takes minutes; its base
+schema leaves ``txn_count_24h`` unused). Then one branch per case, each judged against
+`main` by `make data champion pr-repro behaviour gates report`, as in
+.github/workflows/pr-report.yml:
+
+(a) a neutral hyperparameter change -> PASS;
+(b) a preprocessing "refactor" that silently drops an informative feature -> FAIL
+    naming the ROC-AUC regression;
+(c) a bad data batch -> FAIL at validation, with the validation message;
+(d) a real improvement (the unused feature is added) -> PASS showing the gain and its
+    interval.
+
+Case (a) also exercises the fallback: the base model is removed from the DVC cache
+first, so `make champion` retrains the base commit (and gets identical bytes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from modelops.io import load_model
+from tests.integration.test_pipeline import copy_template, edit_params
+
+pytestmark = pytest.mark.integration
+
+REHEARSAL = {
+    "simulator": {"weeks": 10, "transactions_per_week": 10000},
+    "split": {"holdout_weeks": 3},
+    "schema": {"columns": {"txn_count_24h": {"type": "int", "min": 0, "role": "ignore"}}},
+}
+# The workflow's steps; behaviour runs only when the pipeline succeeded.
+STEPS = ("champion", "pr-repro", "behaviour", "gates", "report")
+
+
+def env(root: Path) -> dict[str, str]:
+    """The project's interpreter and the rehearsal repository's own code."""
+    return os.environ | {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(root / "src"),
+        "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com",
+    }  # fmt: skip
+
+
+def sh(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        args, cwd=root, env=env(root), capture_output=True, text=True, check=False
+    )
+    if check and done.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
+    return done
+
+
+def make(root: Path, target: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """A make target in the rehearsal repository, using this test run's environment."""
+    venv = Path(sys.executable).parents[1]
+    # VENV: this environment; UV: never install or sync anything in the rehearsal copy
+    fixed = (f"VENV={venv}", f"UV={shutil.which('true')}")
+    return sh(root, "make", "--no-print-directory", target, *fixed, *args, check=False)
+
+
+def pull_request(root: Path, branch: str, change) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Branch off main, apply ``change``, commit, and run the workflow's steps."""
+    sh(root, "git", "checkout", "-q", "-f", "main")
+    sh(root, "git", "clean", "-qfdx", "data/raw")
+    assert make(root, "data").returncode == 0  # main's raw data, back from the DVC cache
+    sh(root, "git", "checkout", "-q", "-b", branch)
+    change(root)
+    sh(root, "git", "add", "-A")
+    sh(root, "git", "commit", "-qm", branch)
+    steps = {"data": make(root, "data")}
+    assert steps["data"].returncode == 0, steps["data"].stderr
+    for target in STEPS:
+        started = time.perf_counter()
+        if target == "behaviour" and steps["pr-repro"].returncode != 0:
+            continue
+        steps[target] = make(root, target, "BASE=main")
+        print(f"{branch}: make {target}: {time.perf_counter() - started:.1f} s")
+    assert steps["report"].returncode == 0, steps["report"].stderr
+    return steps
+
+
+def verdict(root: Path) -> dict:
+    return json.loads((root / "reports/pr/verdict.json").read_text())
+
+
+def report(root: Path) -> str:
+    return (root / "reports/pr/report.md").read_text()
+
+
+def gate(root: Path, name: str) -> dict:
+    return next(g for g in verdict(root)["gates"] if g["name"] == name)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    """The template with a trained base model committed on main."""
+    root = copy_template(tmp_path_factory.mktemp("rehearsal"))
+    edit_params(root, REHEARSAL)
+    sh(root, "git", "init", "-q", "-b", "main")
+    assert make(root, "repro").returncode == 0
+    sh(root, "git", "add", "-A")
+    sh(root, "git", "commit", "-qm", "base model")
+    return root
+
+
+def test_a_neutral_change_passes_even_when_the_champion_must_be_retrained(repo):
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    md5 = next(o["md5"] for o in lock["stages"]["train"]["outs"])
+    cached = repo / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+    cached.unlink()  # not in the cache, and the rehearsal's remote is empty
+
+    steps = pull_request(
+        repo,
+        "neutral",
+        lambda root: edit_params(root, {"model": {"params": {"l2_regularization": 0.5}}}),
+    )
+    source = json.loads((repo / "reports/pr/champion/source.json").read_text())
+    assert source["status"] == "retrained"
+    assert source["identical"] is True, "retraining the base commit reproduces its model"
+    assert steps["gates"].returncode == 0, verdict(repo)["failed"]
+    assert verdict(repo)["verdict"] == "PASS"
+    text = report(repo)
+    assert text.startswith("## ✅ PASS")
+    assert "retrained from `main`" in text
+    assert "| `model.params.l2_regularization` | 1.0 | 0.5 |" in text
+
+
+def test_b_a_silently_dropped_feature_fails_on_roc_auc(repo):
+    def refactor_numeric_features(root: Path) -> None:
+        # "numbers are ints and floats": the refactor forgets bools, so new_device is gone
+        schema = root / "src/modelops/schema.py"
+        code = schema.read_text()
+        buggy = code.replace(
+            "self.columns[c].type != ColumnType.CATEGORY]",
+            "self.columns[c].type in (ColumnType.INT, ColumnType.FLOAT)]",
+        )
+        assert buggy != code
+        schema.write_text(buggy)
+
+    steps = pull_request(repo, "refactor", refactor_numeric_features)
+    assert steps["gates"].returncode != 0  # make exits 2 when the command exits 1
+    assert "champion:roc_auc" in verdict(repo)["failed"]
+    auc = gate(repo, "champion:roc_auc")
+    assert auc["ci_high"] < -0.005
+    assert auc["value"] < -0.01
+    model = load_model(repo / "models/model.joblib")
+    assert "new_device" not in model.named_steps["preprocess"].get_feature_names_out()
+    text = report(repo)
+    assert text.startswith("## ❌ FAIL")
+    assert "`champion:roc_auc`" in text.splitlines()[0]
+    assert "▼ worse" in text
+
+
+def test_c_a_bad_data_batch_fails_at_validation(repo):
+    def add_bad_batch(root: Path) -> None:
+        last = sorted((root / "data/raw").glob("*.parquet"))[-1]
+        bad = pd.read_parquet(last).head(200)
+        bad["transaction_id"] = "X" + bad["transaction_id"]
+        bad.loc[bad.index[:5], "amount"] = -20.0
+        bad.to_parquet(root / "data/raw/week-0099.parquet", index=False)
+        sh(root, "dvc", "add", "-q", "data/raw")
+
+    steps = pull_request(repo, "bad-batch", add_bad_batch)
+    assert steps["pr-repro"].returncode != 0
+    assert "behaviour" not in steps
+    assert steps["gates"].returncode != 0  # make exits 2 when the command exits 1
+    assert verdict(repo)["failed"] == ["data_validation"]
+    message = gate(repo, "data_validation")["reason"]
+    assert "column 'amount'" in message
+    assert "5 rows" in message
+    text = report(repo)
+    assert text.startswith("## ❌ FAIL")
+    assert "`data_validation`" in text.splitlines()[0]
+    assert "### Data validation failed" in text
+    assert "column 'amount'" in text
+    assert "| raw data files | 10 | 11 |" in text
+
+
+def test_d_a_real_improvement_passes_and_shows_the_gain(repo):
+    def use_txn_count_24h(root: Path) -> None:
+        edit_params(root, {"schema": {"columns": {"txn_count_24h": {"role": "feature"}}}})
+
+    steps = pull_request(repo, "new-feature", use_txn_count_24h)
+    assert steps["gates"].returncode == 0, verdict(repo)["failed"]
+    auc = gate(repo, "champion:roc_auc")
+    assert auc["ci_low"] > 0, "the gain is credible: its whole interval is above zero"
+    text = report(repo)
+    assert text.startswith("## ✅ PASS")
+    assert "▲ better" in text.split("### Gates")[0]
+    assert "changed column `txn_count_24h`" in text

@@ -1,0 +1,97 @@
+"""Applying desired states: models that cannot be served are refused with a clear
+error and the current state keeps serving; the replaced versions stay loaded."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import bentoml
+import joblib
+import pandas as pd
+import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from modelops.serving.engine import Engine
+from modelops.serving.predlog import PredictionLog
+from modelops.serving.state import DesiredState
+from modelops.serving.store import MODEL_FILE, ModelRefusedError, load_version
+from tests.serving.support import sample_requests
+
+
+def copy_version(tag: str, suffix: str) -> tuple[str, Path]:
+    """A copy of a stored version under a new tag, to damage."""
+    source = bentoml.models.get(tag)
+    new = f"{source.tag.name}:{suffix}"
+    with bentoml.models.create(
+        new, module="modelops.serving", metadata=dict(source.info.metadata)
+    ) as model:
+        shutil.copytree(
+            source.path, model.path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("model.yaml")
+        )
+    return new, Path(bentoml.models.get(new).path)
+
+
+@pytest.fixture
+def engine(settings, versions, tmp_path):
+    loads: list[str] = []
+
+    def load(tag: str):
+        loads.append(tag)
+        return load_version(tag, settings.data_schema)
+
+    log = PredictionLog(f"sqlite:///{tmp_path / 'log.db'}", flush_interval_s=60)
+    engine = Engine(settings.data_schema, log, load, reason_codes=3, batch_max_rows=512)
+    engine.loads = loads
+    engine.apply(DesiredState(champion=versions[0]))
+    yield engine
+    log.close()
+
+
+def predict(engine, txns):
+    return asyncio.run(engine.predict(txns, "test"))
+
+
+@pytest.mark.parametrize("damage", ["missing", "corrupt", "foreign_features"])
+def test_a_model_that_cannot_be_served_is_refused_and_nothing_changes(
+    engine, versions, settings, train_holdout, damage
+):
+    txns = sample_requests(settings, train_holdout[1], 3)
+    before = engine.served
+    if damage == "missing":
+        tag, message = "card-fraud:0000000000", "not in the BentoML model store"
+    else:
+        tag, folder = copy_version(versions[1], damage)
+        if damage == "corrupt":
+            (folder / MODEL_FILE).write_bytes(b"not a pickle")
+            message = "corrupt or incomplete"
+        else:
+            frame = pd.DataFrame({"amount": [1.0, 2.0, 3.0, 4.0], "shoe_size": [40, 41, 42, 43]})
+            joblib.dump(
+                HistGradientBoostingClassifier(max_iter=2).fit(frame, [0, 1, 0, 1]),
+                folder / MODEL_FILE,
+            )
+            message = "does not fit the serving schema"
+    with pytest.raises(ModelRefusedError, match=message):
+        engine.apply(
+            DesiredState(champion=versions[0], challenger=tag, strategy={"type": "shadow"})
+        )
+    assert engine.served is before
+    assert engine.ready()
+    assert {a["model_version"] for a in predict(engine, txns)} == {versions[0]}
+
+
+def test_blue_green_switch_and_switch_back_load_nothing_again(
+    engine, versions, settings, train_holdout
+):
+    txns = sample_requests(settings, train_holdout[1], 5)
+    a, b = versions
+    engine.apply(DesiredState(champion=a, challenger=b, strategy={"type": "blue_green"}))
+    engine.apply(DesiredState(champion=b, challenger=a, strategy={"type": "blue_green"}))
+    assert {x["model_version"] for x in predict(engine, txns)} == {b}
+    engine.apply(DesiredState(champion=a))
+    engine.apply(DesiredState(champion=b))
+    assert engine.loads == [a, b], "each version was loaded once; switches reuse loaded models"
+    assert engine.previous is not None
+    assert engine.previous.state.champion == a

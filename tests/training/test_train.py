@@ -1,0 +1,61 @@
+import pytest
+
+from modelops.training.train import ModelConfigError, build_model, load_estimator_class
+
+
+def test_default_estimator_gets_the_categorical_mask(settings):
+    model = build_model(settings.data_schema, settings.model)
+    estimator = model.named_steps["estimator"]
+    assert sum(estimator.categorical_features) == len(settings.data_schema.categorical_features)
+
+
+def test_estimator_by_class_path_with_kwargs(settings):
+    config = settings.model.model_copy(
+        update={
+            "estimator": "sklearn.linear_model.LogisticRegression",
+            "encoding": "onehot",
+            "params": {"C": 0.5},
+        }
+    )
+    assert build_model(settings.data_schema, config).named_steps["estimator"].C == 0.5
+
+
+@pytest.mark.parametrize(
+    ("estimator", "params", "message"),
+    [
+        ("sklearn.ensemble.NoSuchModel", {}, "cannot import"),
+        ("nosuchpackage.Model", {}, "cannot import"),
+        ("sklearn.linear_model.LinearRegression", {}, "not a classifier"),
+        (
+            "sklearn.ensemble.HistGradientBoostingClassifier",
+            {"max_iters": 5},
+            r"does not accept \['max_iters'\]",
+        ),
+    ],
+)
+def test_bad_model_settings_are_named(settings, estimator, params, message):
+    config = settings.model.model_copy(update={"estimator": estimator, "params": params})
+    with pytest.raises(ModelConfigError, match=message):
+        build_model(settings.data_schema, config)
+
+
+class KwargsClassifier:
+    """Stands in for estimators such as xgboost's that take **kwargs."""
+
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
+
+    def predict_proba(self, x):
+        raise NotImplementedError
+
+
+def test_estimators_taking_kwargs_accept_any_param(settings):
+    config = settings.model.model_copy(
+        update={"estimator": f"{__name__}.KwargsClassifier", "params": {"anything": 3}}
+    )
+    estimator = build_model(settings.data_schema, config).named_steps["estimator"]
+    assert estimator.kwargs == {"anything": 3}
+
+
+def test_class_path_loader():
+    assert load_estimator_class("sklearn.dummy.DummyClassifier").__name__ == "DummyClassifier"

@@ -28,7 +28,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "bootstrap.md"
 def data(seed: int = 0) -> tuple[Holdout, dict[str, Scored]]:
     rng = np.random.default_rng(seed)
     y = (rng.random(ROWS) < 0.012).astype(float)
-    holdout = Holdout(y=y, amount=rng.lognormal(3.5, 1.0, ROWS), review_fee=5.0)
+    holdout = Holdout(y=y, missed_cost=rng.lognormal(3.5, 1.0, ROWS), false_alarm_cost=np.zeros(ROWS), action_cost=5.0)
     models = {}
     for m in range(MODELS):
         score = 1 / (1 + np.exp(-(rng.normal(-4.5, 1.0, ROWS) + (1.5 + m) * y)))
@@ -41,7 +41,7 @@ def plain(holdout: Holdout, models: dict[str, Scored], resamples: int) -> None:
     rng = np.random.default_rng(1)
     for _ in range(resamples):
         idx = rng.integers(0, ROWS, ROWS)
-        y, amount = holdout.y[idx], holdout.amount[idx]
+        y, amount = holdout.y[idx], holdout.missed_cost[idx]
         for s in models.values():
             score = s.score[idx]
             flag = s.flagged[idx]
@@ -51,7 +51,7 @@ def plain(holdout: Holdout, models: dict[str, Scored], resamples: int) -> None:
             sk.precision_score(y, flag, zero_division=0)
             sk.log_loss(y, score)
             sk.brier_score_loss(y, score)
-            _ = 1000 * np.mean(y * ~flag * amount + flag * holdout.review_fee)
+            _ = 1000 * np.mean(y * ~flag * amount + flag * holdout.action_cost)
 
 
 def main() -> None:

@@ -78,11 +78,20 @@ class BootstrapSettings(_Section):
     seed: int = 7
 
 
-class CostSettings(_Section):
-    """Expected business cost: missed fraud loses its amount, a review costs a fee."""
+Cost = float | str  # a constant per row, or the name of a numeric column holding it
 
-    amount_column: str = "amount"
-    review_fee: float = Field(5.0, ge=0)
+
+class CostSettings(_Section):
+    """Expected cost of the decisions at the action rate. Each error type costs a constant
+    or a column's value per row; every action (right or wrong) may cost a fee too."""
+
+    missed_positive: Cost = 1.0  # a positive the model did not flag
+    false_alarm: Cost = 1.0  # a negative the model flagged
+    per_action: float = Field(0.0, ge=0)  # each flagged row, right or wrong
+
+    def columns(self) -> list[str]:
+        """The columns the costs read."""
+        return [c for c in (self.missed_positive, self.false_alarm) if isinstance(c, str)]
 
 
 class SliceSettings(_Section):
@@ -156,6 +165,47 @@ class GateSettings(_Section):
         return self
 
 
+Direction = Literal["increases", "decreases"]
+
+
+class BehaviourSettings(_Section):
+    """The behaviour gate's expectations of the model (``make behaviour``): raising a
+    numeric feature from its 10th to its 90th percentile (a bool: False to True) moves
+    the mean score this way."""
+
+    expect: dict[str, Direction] = Field(default_factory=dict)
+
+
+class WordSettings(_Section):
+    """The words every output uses (summary, report, model card, API, plots)."""
+
+    record: str = Field("record", pattern=r"^[a-z][a-z ]*$")  # one row: customer, claim...
+    records: str = Field("", pattern=r"^([a-z][a-z ]*)?$")  # the plural; default record + s
+    positive: str = Field("positive", min_length=1)  # the class scored: churn, default...
+    negative: str = Field("negative", min_length=1)
+
+    @property
+    def plural(self) -> str:
+        """The plural record noun."""
+        return self.records or f"{self.record}s"
+
+    @property
+    def id_field(self) -> str:
+        """The API's name for the record's id: ``<record>_id``."""
+        return self.record.replace(" ", "_") + "_id"
+
+
+class ModelCardSettings(_Section):
+    """The model card's prose, written by the team: what the model is for, where its data
+    comes from and where it stops working. Markdown; ``file`` names a markdown file whose
+    text is used instead of all three."""
+
+    intended_use: str = "Not written yet: describe what the model is for (params.yaml model_card)."
+    data: str = ""
+    limits: str = "Not written yet: describe where the model should not be trusted."
+    file: Path | None = None
+
+
 class PredictionLogSettings(_Section):
     """Where and how the service records predictions (MODELOPS_LOG_URL overrides url)."""
 
@@ -185,19 +235,35 @@ class Settings(_Section):
     data: DataSettings = DataSettings()
     simulator: SimulatorSettings = SimulatorSettings()
     data_schema: Schema = Field(alias="schema")
+    words: WordSettings = WordSettings()
+    model_card: ModelCardSettings = ModelCardSettings()
     split: SplitSettings = SplitSettings()
     model: ModelSettings = ModelSettings()
     baselines: BaselineSettings = BaselineSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
     gates: GateSettings = GateSettings()
+    behaviour: BehaviourSettings = BehaviourSettings()
     serving: ServingSettings = ServingSettings()
 
     @model_validator(mode="after")
     def _columns_exist(self) -> Self:
         columns = self.data_schema.columns
-        amount = self.evaluation.costs.amount_column
-        if amount not in columns:
-            raise ValueError(f"evaluation.costs.amount_column '{amount}' is not in schema.columns")
+        numbers = (ColumnType.INT, ColumnType.FLOAT)
+        for name in self.evaluation.costs.columns():
+            if name not in columns or columns[name].type not in numbers:
+                raise ValueError(
+                    f"evaluation.costs: '{name}' is neither a number nor a numeric column "
+                    "of schema.columns"
+                )
+        for name in self.behaviour.expect:
+            spec = columns.get(name)
+            if name not in self.data_schema.features or spec is None:
+                raise ValueError(f"behaviour.expect: '{name}' is not a feature of schema.columns")
+            if spec.type not in (*numbers, ColumnType.BOOL):
+                raise ValueError(
+                    f"behaviour.expect: '{name}' is a {spec.type} column; only int, float "
+                    "and bool features have a direction"
+                )
         if self.evaluation.decline_rate > self.evaluation.review_rate:
             raise ValueError("evaluation.decline_rate must not exceed evaluation.review_rate")
         for item in self.evaluation.slices:

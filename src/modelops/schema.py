@@ -7,9 +7,22 @@ and later the serving API's request model and the drift checks.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Self
+from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+YAML_BOOLEAN = (
+    "YAML reads unquoted yes/no, true/false and on/off as booleans: quote the value "
+    '("Yes", "No") to keep it a string'
+)
+
+
+def _no_yaml_booleans(value: Any) -> Any:
+    """Refuse booleans where strings belong, naming the YAML rule that made them."""
+    items = value if isinstance(value, list | tuple) else [value]
+    if any(isinstance(item, bool) for item in items):
+        raise ValueError(f"got {value!r}: {YAML_BOOLEAN}")
+    return value
 
 
 class ColumnType(StrEnum):
@@ -56,7 +69,11 @@ class ColumnSpec(BaseModel):
     max: float | None = None
     categories: tuple[str, ...] | None = None
     allowed: tuple[int, ...] | None = None
+    missing: tuple[str, ...] = ()  # values that mean "missing" here, besides schema.missing_values
+    positive: str | int | bool | None = None  # the target's positive label (default 1 / true)
     description: str = ""
+
+    _strings = field_validator("categories", "missing", mode="before")(_no_yaml_booleans)
 
     @model_validator(mode="after")
     def _rules_fit_type(self) -> Self:
@@ -69,7 +86,18 @@ class ColumnSpec(BaseModel):
             raise ValueError("a category column needs a non-empty 'categories' list")
         if self.categories is not None and self.type != ColumnType.CATEGORY:
             raise ValueError("'categories' only applies to category columns")
+        if self.positive is not None and self.role != Role.TARGET:
+            raise ValueError("'positive' only applies to the target column")
+        if isinstance(self.positive, bool) and self.type != ColumnType.BOOL:
+            raise ValueError(f"positive: got {self.positive!r}: {YAML_BOOLEAN}")
         return self
+
+    @property
+    def positive_label(self) -> str | int | bool:
+        """The target value that means the positive class."""
+        if self.positive is not None:
+            return self.positive
+        return True if self.type == ColumnType.BOOL else 1
 
 
 class Schema(BaseModel):
@@ -78,6 +106,10 @@ class Schema(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     columns: dict[str, ColumnSpec] = Field(min_length=1)
+    missing_values: tuple[str, ...] = ("",)  # in every column: read as missing
+    strip_strings: bool = True  # trim spaces around text values before anything else
+    _strings = field_validator("missing_values", mode="before")(_no_yaml_booleans)
+
     unknown_categories: str = Field(
         default="error", pattern="^(error|ignore)$", description="error: fail validation"
     )
@@ -109,8 +141,17 @@ class Schema(BaseModel):
         if time and self.columns[time].type != ColumnType.DATETIME:
             raise ValueError(f"time column '{time}' must have type 'datetime'")
         target = self.columns[self.target]
-        if target.type not in (ColumnType.INT, ColumnType.BOOL) or target.nullable:
-            raise ValueError(f"target '{self.target}' must be a non-nullable int or bool column")
+        labelled = (ColumnType.STRING, ColumnType.CATEGORY)
+        if target.type in (ColumnType.DATETIME, ColumnType.FLOAT) or target.nullable:
+            raise ValueError(
+                f"target '{self.target}' must be a non-nullable int, bool, string or "
+                "category column"
+            )
+        if target.type in labelled and target.positive is None:
+            raise ValueError(
+                f"target '{self.target}' holds labels: set its 'positive' label "
+                '(e.g. positive: "Yes"); every other label is the negative class'
+            )
         return self
 
     def with_role(self, role: Role) -> list[str]:

@@ -27,7 +27,9 @@ def models():
         p = 1 / (1 + np.exp(-(s - 4)))
         return Scored.at_review_rate(p, 0.02)
 
-    holdout = Holdout(y=y, amount=rng.uniform(5, 500, n), review_fee=5.0)
+    holdout = Holdout(
+        y=y, missed_cost=rng.uniform(5, 500, n), false_alarm_cost=np.zeros(n), action_cost=5.0
+    )
     models = {
         "champion": scored(0.8, 1),
         "equal": scored(0.8, 2),

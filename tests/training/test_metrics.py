@@ -20,7 +20,9 @@ def data():
     y = (rng.random(n) < 0.05).astype(float)
     # rounded scores: many ties, to check tie handling
     score = np.clip(0.3 * rng.random(n) + 0.4 * y * rng.random(n), 0, 1).round(2)
-    holdout = Holdout(y=y, amount=rng.uniform(1, 500, n), review_fee=5.0)
+    holdout = Holdout(
+        y=y, missed_cost=rng.uniform(1, 500, n), false_alarm_cost=np.zeros(n), action_cost=5.0
+    )
     return holdout, Scored.at_review_rate(score, 0.05), rng
 
 
@@ -50,9 +52,17 @@ def test_weighted_metrics_match_scikit_learn(data):
 def test_cost_counts_missed_amounts_and_review_fees(data):
     holdout, scored, _ = data
     flagged = scored.flagged
-    missed = holdout.amount[(holdout.y == 1) & ~flagged].sum()
+    missed = holdout.missed_cost[(holdout.y == 1) & ~flagged].sum()
     expected = 1000 * (missed + 5.0 * flagged.sum()) / holdout.y.size
     assert point_estimates(holdout, scored)["cost_per_1k"] == pytest.approx(expected)
+
+
+def test_cost_counts_false_alarms_per_row():
+    y = np.array([1.0, 0, 0, 1])
+    scored = Scored(np.array([0.9, 0.8, 0.1, 0.2]), 0.8, np.array([True, True, False, False]))
+    holdout = Holdout(y, np.array([10.0, 0, 0, 7]), np.array([0, 3.0, 4, 0]), action_cost=1.0)
+    # missed: row 3 (7); false alarm: row 1 (3); actions: 2 x 1
+    assert point_estimates(holdout, scored)["cost_per_1k"] == pytest.approx(1000 * 12 / 4)
 
 
 def test_review_rate_flags_exactly_that_share_even_with_ties():

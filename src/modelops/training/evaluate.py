@@ -44,11 +44,19 @@ class Evaluation:
 
 
 def make_holdout(frame: pd.DataFrame, schema: Schema, settings: EvaluationSettings) -> Holdout:
-    """Labels and amounts of the holdout rows."""
+    """Labels and decision costs of the holdout rows."""
+    costs = settings.costs
+
+    def per_row(cost: float | str) -> np.ndarray:
+        if isinstance(cost, str):
+            return frame[cost].fillna(0).to_numpy(dtype=float)
+        return np.full(len(frame), float(cost))
+
     return Holdout(
         y=frame[schema.target].to_numpy(dtype=float),
-        amount=frame[settings.costs.amount_column].to_numpy(dtype=float),
-        review_fee=settings.costs.review_fee,
+        missed_cost=per_row(costs.missed_positive),
+        false_alarm_cost=per_row(costs.false_alarm),
+        action_cost=costs.per_action,
     )
 
 
@@ -98,7 +106,7 @@ def slice_metrics(
         rows: dict[str, Any] = {}
         for value in sorted(set(labels)):
             mask = labels == value
-            part = Holdout(holdout.y[mask], holdout.amount[mask], holdout.review_fee)
+            part = holdout.subset(mask)
             positives = int(part.y.sum())
             entry: dict[str, Any] = {"rows": int(mask.sum()), "positives": positives}
             if 0 < positives < mask.sum():

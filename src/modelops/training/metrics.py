@@ -34,11 +34,18 @@ METRICS = tuple(HIGHER_IS_BETTER)
 
 @dataclass(frozen=True)
 class Holdout:
-    """Labels and the money at stake, row-aligned with every model's scores."""
+    """Labels and the cost of each decision, row-aligned with every model's scores."""
 
     y: np.ndarray  # 0/1 labels
-    amount: np.ndarray  # what a missed fraud loses
-    review_fee: float  # what reviewing one flagged transaction costs
+    missed_cost: np.ndarray  # what a positive the model did not flag costs, per row
+    false_alarm_cost: np.ndarray  # what a flagged negative costs, per row
+    action_cost: float = 0.0  # what acting on any flagged row costs
+
+    def subset(self, mask: np.ndarray) -> Holdout:
+        """Some of the rows."""
+        return Holdout(
+            self.y[mask], self.missed_cost[mask], self.false_alarm_cost[mask], self.action_cost
+        )
 
 
 @dataclass(frozen=True)
@@ -117,7 +124,7 @@ def compute_metrics(w: np.ndarray, h: Holdout, s: Scored) -> dict[str, np.ndarra
     caught_at_threshold = w @ (y * flag)
     p = np.clip(s.score, EPS, 1 - EPS)
     log_loss = -(y * np.log(p) + (1 - y) * np.log(1 - p))
-    cost = y * ~flag * h.amount + flag * h.review_fee
+    cost = y * ~flag * h.missed_cost + (1 - y) * flag * h.false_alarm_cost + flag * h.action_cost
     return {
         "roc_auc": auc,
         "average_precision": ap,

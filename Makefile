@@ -41,7 +41,7 @@ HOST ?= 127.0.0.1
 PORT ?= 3000
 
 .PHONY: help setup system-deps postgres bento serve data simulate repro summary test test-fast lint format bench clean \
-	champion pr-repro behaviour gates report report-preview comment job-summary pr bench-pr \
+	champion pr-repro behaviour gates report report-preview comment job-summary pr bench-pr check-clean \
 	bench-serving
 
 help: ## list the targets
@@ -130,12 +130,18 @@ test: setup build/requirements.txt ## run the test suite
 test-fast: setup build/requirements.txt ## the suite without the slow integration tests
 	pytest -m "not integration"
 
-lint: setup ## ruff (lint + format check), mypy, actionlint, zizmor
+lint: setup ## ruff (lint + format check), mypy, actionlint, zizmor, uv.lock in step
+	$(UV) lock --check --quiet
 	ruff check .
 	ruff format --check .
 	mypy
 	actionlint
 	zizmor --offline --quiet .github/workflows
+
+check-clean: ## fail when tracked files changed (after `make run` or `make test`: generated files out of step)
+	@changed=$$(git status --porcelain); if [ -n "$$changed" ]; then \
+		echo "tracked files changed, or untracked files appeared; commit what a run regenerates:"; \
+		echo "$$changed"; git --no-pager diff --stat; exit 1; fi; echo "git status: clean"
 
 format: setup ## apply ruff fixes and formatting
 	ruff check --fix .

@@ -1,10 +1,12 @@
-"""Stage validate: read raw data from the configured source, check it against the
-schema, write it typed and in schema column order."""
+"""Stage validate: read raw data from the configured source, prepare it as the schema
+says (trim, missing-value markers, target to 0/1), check it against the schema, write it
+typed and in schema column order."""
 
 import logging
 
 from modelops import paths
 from modelops.config import Settings
+from modelops.data.prepare import prepare
 from modelops.data.sources import read_raw
 from modelops.data.validation import summarize, validate
 from modelops.io import write_json, write_parquet
@@ -16,9 +18,11 @@ def main(settings: Settings, log: logging.Logger) -> None:
     source = settings.data
     log.info("reading %s (source: %s)", source.path, source.source)
     raw = read_raw(source.source, source.path)
-    log.info("checking %s rows against %d schema columns", f"{len(raw):,}", raw.shape[1])
-    valid = validate(raw, settings.data_schema, source=str(source.path))
-    summary = summarize(valid, settings.data_schema)
+    schema = settings.data_schema
+    log.info("checking %s rows against %d schema columns", f"{len(raw):,}", len(schema.columns))
+    prepared = prepare(raw, schema, source=str(source.path))
+    valid = validate(prepared, schema, source=str(source.path), raw=raw)
+    summary = summarize(valid, schema)
     write_parquet(valid, paths.VALIDATED)
     write_json(summary, paths.VALIDATION_REPORT)
     log.info("valid: %s rows, positive rate %.4f", f"{summary['rows']:,}", summary["positive_rate"])

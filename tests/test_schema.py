@@ -1,4 +1,5 @@
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from modelops.schema import ColumnType, Schema
@@ -50,3 +51,92 @@ def test_every_type_has_a_pandas_dtype():
     from modelops.schema import PANDAS_DTYPES
 
     assert set(PANDAS_DTYPES) == set(ColumnType)
+
+
+def target(**spec):
+    return columns(y={"role": "target", **spec})
+
+
+@pytest.mark.parametrize("kind", ["string", "category"])
+def test_a_labelled_target_must_name_its_positive_label(kind):
+    spec = {"type": kind, "categories": ["Yes", "No"]} if kind == "category" else {"type": kind}
+    with pytest.raises(ValidationError, match=r"target 'y' holds labels: set its 'positive' label"):
+        Schema.model_validate({"columns": target(**spec)})
+    schema = Schema.model_validate({"columns": target(**spec, positive="Yes")})
+    assert schema.columns["y"].positive_label == "Yes"
+
+
+def test_positive_label_defaults_to_1_or_true():
+    assert Schema.model_validate({"columns": target(type="int")}).columns["y"].positive_label == 1
+    schema = Schema.model_validate({"columns": target(type="bool")})
+    assert schema.columns["y"].positive_label is True
+    schema = Schema.model_validate({"columns": target(type="bool", positive=False)})
+    assert schema.columns["y"].positive_label is False
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"type": "float"}, "must be a non-nullable int, bool, string or category"),
+        ({"type": "int", "nullable": True}, "must be a non-nullable int, bool, string or category"),
+    ],
+)
+def test_unusable_targets_are_rejected(spec, message):
+    with pytest.raises(ValidationError, match=message):
+        Schema.model_validate({"columns": target(**spec)})
+
+
+def test_positive_only_on_the_target():
+    with pytest.raises(ValidationError, match="'positive' only applies to the target"):
+        Schema.model_validate({"columns": columns(x={"type": "int", "positive": 1})})
+
+
+def test_preparation_settings_have_safe_defaults():
+    schema = Schema.model_validate({"columns": columns(x={"type": "float", "missing": ["?"]})})
+    assert schema.missing_values == ("",)
+    assert schema.strip_strings is True
+    assert schema.columns["x"].missing == ("?",)
+    assert schema.columns["y"].missing == ()
+
+
+PARAMS = """
+schema:
+  missing_values: {missing_values}
+  columns:
+    customerID: {{type: string, role: id}}
+    Partner: {{type: category, categories: {categories}, missing: {missing}}}
+    Churn: {{type: string, role: target, positive: {positive}}}
+"""
+
+
+def params(**values):
+    quoted = {"missing_values": '[""]', "categories": '["Yes", "No"]', "missing": '["n/a"]'}
+    text = PARAMS.format(**{**quoted, "positive": '"Yes"', **values})
+    return yaml.safe_load(text)["schema"]
+
+
+def test_quoted_yaml_labels_stay_strings():
+    schema = Schema.model_validate(params())
+    assert schema.columns["Partner"].categories == ("Yes", "No")
+    assert schema.columns["Churn"].positive_label == "Yes"
+
+
+@pytest.mark.parametrize(
+    "unquoted",
+    [
+        {"categories": "[Yes, No]"},
+        {"missing": "[no]"},
+        {"missing_values": '["", off]'},
+        {"positive": "Yes"},
+    ],
+)
+def test_unquoted_yaml_booleans_are_refused_with_a_hint_to_quote(unquoted):
+    data = params(**unquoted)
+    with pytest.raises(ValidationError, match="quote the value") as info:
+        Schema.model_validate(data)
+    assert "YAML reads unquoted yes/no" in str(info.value)
+
+
+def test_yaml_reads_unquoted_yes_as_a_boolean():
+    """What the refusal guards against: the category list would hold True and False."""
+    assert params(categories="[Yes, No]")["columns"]["Partner"]["categories"] == [True, False]

@@ -40,7 +40,7 @@ export BENTOML_DO_NOT_TRACK := true
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: help setup system-deps postgres bento serve data simulate repro summary test test-fast lint format bench clean \
+.PHONY: adopt help setup system-deps postgres bento serve data simulate repro summary test test-fast lint format bench clean \
 	champion pr-repro behaviour gates report report-preview comment job-summary pr bench-pr check-clean \
 	bench-serving
 
@@ -61,6 +61,13 @@ system-deps: ## install the Debian packages: Chromium and fonts, PostgreSQL, wrk
 	@if dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then echo "system packages present"; else \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install \
 		-y -qq --no-install-recommends $(SYSTEM_PACKAGES); fi
+
+adopt: setup ## make it yours: DATA=<file|folder> TARGET=<col> [POSITIVE= TIME= ID= NAME= RECORD=]
+	@if [ -z "$(DATA)" ] || [ -z "$(TARGET)" ]; then \
+		echo "usage: make adopt DATA=<file or folder> TARGET=<column> [POSITIVE=<label>] [TIME=<column>] [ID=<column>] [NAME=<model name>] [RECORD=<noun>]"; exit 2; fi
+	modelops adopt --data "$(DATA)" --target "$(TARGET)" $(if $(POSITIVE),--positive "$(POSITIVE)") \
+		$(if $(TIME),--time "$(TIME)") $(if $(ID),--id "$(ID)") $(if $(NAME),--name "$(NAME)") \
+		$(if $(RECORD),--record "$(RECORD)")
 
 data: setup ## restore raw data from DVC, or regenerate it from the simulator (hash-checked)
 	modelops data get

@@ -28,7 +28,12 @@ RESULTS = Path(__file__).resolve().parent / "results" / "bootstrap.md"
 def data(seed: int = 0) -> tuple[Holdout, dict[str, Scored]]:
     rng = np.random.default_rng(seed)
     y = (rng.random(ROWS) < 0.012).astype(float)
-    holdout = Holdout(y=y, missed_cost=rng.lognormal(3.5, 1.0, ROWS), false_alarm_cost=np.zeros(ROWS), action_cost=5.0)
+    holdout = Holdout(
+        y=y,
+        missed_cost=rng.lognormal(3.5, 1.0, ROWS),
+        false_alarm_cost=np.zeros(ROWS),
+        action_cost=5.0,
+    )
     models = {}
     for m in range(MODELS):
         score = 1 / (1 + np.exp(-(rng.normal(-4.5, 1.0, ROWS) + (1.5 + m) * y)))

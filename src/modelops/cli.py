@@ -6,10 +6,12 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
 from modelops import paths
 from modelops.config import Settings, load_settings
 from modelops.data import dataset
+from modelops.data.adopt import Request, adopt
 from modelops.errors import InputError
 from modelops.logs import setup
 from modelops.review import champion, preview, report, repro
@@ -29,6 +31,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     add = data_commands.add_parser("append", help="simulate the next week(s) as new batches")
     add.add_argument("--weeks", type=int, default=1, help="how many weeks to add (default 1)")
+    adopt = commands.add_parser("adopt", help="make the template yours: infer the schema of DATA")
+    adopt.add_argument("--data", required=True, type=Path, help="a CSV/Parquet file or folder")
+    adopt.add_argument("--target", required=True, help="the label column")
+    adopt.add_argument("--positive", help="the target's positive label (e.g. Yes)")
+    adopt.add_argument("--time", help="the event-time column (a time split); default: by name")
+    adopt.add_argument("--id", dest="id_column", help="the row-id column; default: by name")
+    adopt.add_argument("--name", help="the model's name; default: from the file name")
+    adopt.add_argument("--record", help="what one row is (customer, claim...); default: record")
     commands.add_parser("summary", help="key metrics, lift over baselines, where outputs are")
     champion = commands.add_parser("champion", help="obtain the model of the base revision")
     champion.add_argument("--base", default="main", help="branch or commit merged into (main)")
@@ -75,22 +85,37 @@ def _serving(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _without_settings(args: argparse.Namespace) -> int | None:
+    """The commands that do not read params.yaml first; None for the others."""
+    if args.command == "summary":
+        print(summary())
+        return 0
+    if args.command == "preview":
+        preview.main(paths.REPORT, paths.REPORT.with_suffix(".html"), paths.REPORT_PNG)
+        return 0
+    if args.command == "report" and args.job_summary:
+        report.append_job_summary()
+        return 0
+    if args.command == "adopt":
+        request = Request(
+            args.data, args.target, args.positive, args.time, args.id_column, args.name,
+            args.record,
+        )  # fmt: skip
+        print(adopt(request, Path(args.params)))
+        return 0
+    if args.command == "repro":
+        return int(repro.run()["exit_code"])
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; input errors print a message and return 1."""
     args = _parser().parse_args(argv)
     log = setup(args.command)
     try:
-        if args.command == "summary":
-            print(summary())
-            return 0
-        if args.command == "preview":
-            preview.main(paths.REPORT, paths.REPORT.with_suffix(".html"), paths.REPORT_PNG)
-            return 0
-        if args.command == "report" and args.job_summary:
-            report.append_job_summary()
-            return 0
-        if args.command == "repro":
-            return int(repro.run()["exit_code"])
+        done = _without_settings(args)
+        if done is not None:
+            return done
         settings = load_settings(args.params)
         if args.command == "champion":
             champion.fetch(args.base, extra_files=(f"{settings.data.path}.dvc",))

@@ -1,0 +1,148 @@
+"""Adopting the template for data it has never seen, as a new user would: `make adopt`
+in a fresh clone, then `make run`, the template tests, a neutral pull request through
+the gates, and a later template update merged without conflict.
+
+Two data sets: scikit-learn's bundled breast-cancer data (a real one) and a generated
+churn-like table built to be awkward (tests/integration/datasets.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import REPO
+from tests.integration.datasets import awkward, breast_cancer
+from tests.integration.test_pr_rehearsal import make, sh
+
+pytestmark = pytest.mark.integration
+
+DATASETS: dict[str, tuple[Callable[[], pd.DataFrame], dict[str, str]]] = {
+    "breast-cancer": (breast_cancer, {"TARGET": "diagnosis", "POSITIVE": "malignant"}),
+    "awkward": (awkward, {"TARGET": "Churn", "RECORD": "customer", "NAME": "churn"}),
+}
+EXAMPLE_WORDS = re.compile(r"\b(fraud\w*|transactions?|card\w*|is_fraud|legit\w*)\b", re.I)
+# What adoption may touch: params.yaml, the data's .dvc file (and DVC's .gitignore beside
+# it), the example's data file, the desired states, and generated outputs.
+GENERATED = re.compile(r"^(dvc\.lock|metrics/.*|plots/.*|models/.*)$")
+
+
+def fresh_clone(root: Path) -> Path:
+    """The files git tracks here, committed as a new repository's first commit."""
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    for name in tracked:
+        if (REPO / name).is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, root / name)
+    sh(root, "git", "init", "-q", "-b", "main")
+    sh(root, "git", "add", "-A")
+    sh(root, "git", "commit", "-qm", "the template")
+    return root
+
+
+def status(root: Path) -> list[str]:
+    return sh(root, "git", "status", "--porcelain").stdout.splitlines()
+
+
+@pytest.fixture(scope="module", params=list(DATASETS))
+def adopted(request, tmp_path_factory) -> tuple[Path, str, subprocess.CompletedProcess[str]]:
+    """A fresh clone that adopted one data set with `make adopt`."""
+    name = request.param
+    load, args = DATASETS[name]
+    root = fresh_clone(tmp_path_factory.mktemp(f"adopt-{name}") / "repo")
+    data = root.parent / f"{name}.csv"
+    load().to_csv(data, index=False)
+    done = make(root, "adopt", f"DATA={data}", *(f"{k}={v}" for k, v in args.items()))
+    assert done.returncode == 0, done.stdout + done.stderr
+    return root, name, done
+
+
+def test_adopt_changes_only_params_the_data_file_and_outputs(adopted):
+    root, name, done = adopted
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    assert params["data"] == {"source": "files", "path": f"data/{name}.csv"}
+    assert "simulator" not in params
+    changed = {line[3:] for line in status(root)}
+    allowed = {"params.yaml", "data/.gitignore", f"data/{name}.csv.dvc", "data/raw.dvc"}
+    allowed |= {"deploy/environments/local.yaml"}
+    assert {c for c in changed if not GENERATED.match(c)} <= allowed, changed
+    assert f"data/{name}.csv.dvc" in changed
+    assert not (root / "data/raw.dvc").exists()
+    assert "Review next" in done.stdout
+    assert not EXAMPLE_WORDS.search(done.stdout + (root / "params.yaml").read_text())
+
+
+def test_adopting_twice_is_refused_and_changes_nothing(adopted):
+    root, name, _ = adopted
+    before = {p: p.read_bytes() for p in (root / "params.yaml", root / f"data/{name}.csv.dvc")}
+    listed = status(root)
+    again = make(root, "adopt", f"DATA={root / 'data' / f'{name}.csv'}", "TARGET=x")
+    assert again.returncode != 0
+    assert "adopted already" in again.stdout + again.stderr
+    assert status(root) == listed
+    assert all(p.read_bytes() == b for p, b in before.items())
+
+
+def test_unreadable_data_is_refused_and_changes_nothing(tmp_path):
+    root = fresh_clone(tmp_path / "repo")
+    bad = tmp_path / "broken.parquet"
+    bad.write_bytes(b"not parquet at all")
+    done = make(root, "adopt", f"DATA={bad}", "TARGET=y")
+    assert done.returncode != 0
+    assert "cannot read it" in done.stdout + done.stderr
+    assert status(root) == []
+
+
+def test_run_template_tests_and_a_neutral_pull_request_pass(adopted):
+    root, name, _ = adopted
+    run = make(root, "run")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "ROC-AUC" in run.stdout
+    assert not EXAMPLE_WORDS.search(run.stdout + (root / "models/model_card.md").read_text())
+
+    tests = sh(root, "python", "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+               "-m", "not example and not integration", check=False)  # fmt: skip
+    assert tests.returncode == 0, tests.stdout[-4000:]
+    assert " passed" in tests.stdout
+
+    sh(root, "git", "add", "-A")
+    sh(root, "git", "commit", "-qm", f"adopt {name}")
+    sh(root, "git", "checkout", "-q", "-b", "neutral")
+    params = root / "params.yaml"
+    params.write_text(
+        params.read_text().replace("l2_regularization: 1.0", "l2_regularization: 0.9")
+    )
+    sh(root, "git", "commit", "-qam", "a neutral change")
+    make(root, "pr", "BASE=main")
+    verdict = json.loads((root / "reports/pr/verdict.json").read_text())
+    failed = [g for g in verdict["failed"] if not g.startswith("baseline:")]
+    assert failed == [], verdict["gates"]
+    assert any(g["name"] == "behaviour" and g["status"] == "pass" for g in verdict["gates"])
+    report = (root / "reports/pr/report.md").read_text()
+    assert not EXAMPLE_WORDS.search(report)
+
+
+def test_a_later_template_update_merges_without_conflict(adopted):
+    """Upstream changes src/ and tests/ after the team adopted: the merge is clean."""
+    root, _, _ = adopted
+    sh(root, "git", "checkout", "-q", "-f", "main")
+    template = sh(root, "git", "rev-list", "--max-parents=0", "HEAD").stdout.strip()
+    sh(root, "git", "checkout", "-q", "-b", "upstream", template)
+    for path in ("src/modelops/training/summary.py", "tests/test_config.py"):
+        with (root / path).open("a") as handle:
+            handle.write("\n# a later template improvement\n")
+    sh(root, "git", "commit", "-qam", "template: an improvement")
+    sh(root, "git", "checkout", "-q", "main")
+    merged = sh(root, "git", "merge", "--no-edit", "upstream", check=False)
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    assert "a later template improvement" in (root / "tests/test_config.py").read_text()

@@ -29,7 +29,9 @@ DATASETS: dict[str, tuple[Callable[[], pd.DataFrame], dict[str, str]]] = {
     "breast-cancer": (breast_cancer, {"TARGET": "diagnosis", "POSITIVE": "malignant"}),
     "awkward": (awkward, {"TARGET": "Churn", "RECORD": "customer", "NAME": "churn"}),
 }
-EXAMPLE_WORDS = re.compile(r"\b(fraud\w*|transactions?|card\w*|is_fraud|legit\w*)\b", re.I)
+EXAMPLE_WORDS = re.compile(
+    r"\b(fraud\w*|transactions?|(?<!model )cards?|card_\w+|is_fraud|legit\w*|merchants?)\b", re.I
+)  # "model card" is the ML term, not the example's payment card
 # What adoption may touch: params.yaml, the data's .dvc file (and DVC's .gitignore beside
 # it), the example's data file, the desired states, and generated outputs.
 GENERATED = re.compile(r"^(dvc\.lock|metrics/.*|plots/.*|models/.*)$")

@@ -239,7 +239,7 @@ def plan(request: Request, params: Path = Path("params.yaml")) -> dict[str, Any]
     name = edit_params(doc, found, request, data, base_rate)
     out = StringIO()
     _yaml().dump(doc, out)
-    text = out.getvalue()
+    text = re.sub(r"(?<!\n)\n(?=[a-z_]+:)", "\n\n", out.getvalue())  # a blank line per section
     try:
         settings = Settings.model_validate(yaml.safe_load(text))
     except Exception as exc:

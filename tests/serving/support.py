@@ -19,16 +19,17 @@ import yaml
 
 from modelops.config import Settings
 from modelops.io import dump_model
+from modelops.schema import ColumnType
 from modelops.serving import store
-from modelops.serving.bento import free_port, wait_ready
-from modelops.serving.contract import requests_from_frame
+from modelops.serving.bento import bento_name, description, free_port, wait_ready
+from modelops.serving.contract import ApiNames, requests_from_frame
 from modelops.serving.scorer import reference_values
 from modelops.training.lineage import file_md5
 from modelops.training.metrics import Scored
 from modelops.training.scoring import score
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICE = "modelops.serving.service:FraudScoring"
+SERVICE = "modelops.serving.service:ModelService"
 
 
 def save_version(
@@ -64,8 +65,56 @@ def write_state(path: Path, **state: Any) -> Path:
 
 
 def sample_requests(settings: Settings, holdout: pd.DataFrame, n: int) -> list[dict[str, Any]]:
-    """``n`` holdout rows as API transactions."""
+    """``n`` holdout rows as API records."""
     return requests_from_frame(holdout.head(n), settings.data_schema)
+
+
+def request_properties(spec: dict[str, Any], path: str) -> set[str]:
+    """The JSON fields of an endpoint's request body in an OpenAPI spec."""
+    body = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+    return set(body["schema"]["properties"])
+
+
+def response_schema(spec: dict[str, Any], path: str) -> dict[str, Any]:
+    """The schema of an endpoint's 200 answer in an OpenAPI spec (of its items, for a list)."""
+    answer = spec["paths"][path]["post"]["responses"]["200"]["content"]["application/json"]
+    schema: dict[str, Any] = answer["schema"]
+    if schema.get("type") == "array":
+        ref = schema["items"]["$ref"].rsplit("/", 1)[1]
+        return dict(spec["components"]["schemas"][ref])
+    return schema
+
+
+def assert_spec_follows(spec: dict[str, Any], settings: Settings) -> None:
+    """The OpenAPI spec says what the settings say: title and description from model.name
+    and words, envelope and id names from words, the record model from the schema."""
+    names = ApiNames.from_words(settings.words)
+    assert spec["info"]["title"] == bento_name(settings.model)
+    assert spec["info"]["description"] == description(settings.words)
+    assert {"/predict", "/predict_batch", "/feedback", "/metadata", "/admin/reload"} <= set(
+        spec["paths"]
+    )
+    assert request_properties(spec, "/predict") == {names.record}
+    assert request_properties(spec, "/predict_batch") == {names.records}
+    assert request_properties(spec, "/feedback") == {"label", "request_id", names.id_field}
+    for path in ("/predict", "/predict_batch", "/feedback"):
+        assert {"request_id", names.id_field} <= set(response_schema(spec, path)["required"])
+    model = spec["components"]["schemas"][names.title]
+    assert model["title"] == names.title
+    schema = settings.data_schema
+    assert set(model["properties"]) == set(schema.columns) - {schema.target}
+    assert model["additionalProperties"] is False
+    for name, column in schema.columns.items():
+        if name == schema.target:
+            continue
+        prop = model["properties"][name]
+        options = prop.get("anyOf", [prop])  # nullable columns: [the type, null]
+        if column.min is not None:
+            assert column.min in [o.get("minimum") for o in options], name
+        if column.max is not None:
+            assert column.max in [o.get("maximum") for o in options], name
+        if column.type == ColumnType.CATEGORY and schema.unknown_categories == "error":
+            assert list(column.categories or ()) in [o.get("enum") for o in options], name
 
 
 @dataclass

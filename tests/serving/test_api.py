@@ -10,8 +10,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from modelops.serving.contract import ApiNames
 from modelops.serving.predlog import PREDICTIONS
-from tests.serving.support import running_server, sample_requests, write_state
+from tests.serving.support import assert_spec_follows, running_server, sample_requests, write_state
 
 pytestmark = pytest.mark.integration
 TOKEN = "test-admin-token"
@@ -30,8 +31,20 @@ def server(versions, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def txns(settings, train_holdout):
+def records(settings, train_holdout):
     return sample_requests(settings, train_holdout[1], 20)
+
+
+@pytest.fixture(scope="module")
+def names(settings):
+    """The API's names from the configured words (the example's: transaction...)."""
+    return ApiNames.from_words(settings.words)
+
+
+@pytest.fixture(scope="module")
+def one(names):
+    """The /predict body for one record."""
+    return lambda record: {names.record: record}
 
 
 @pytest.fixture
@@ -70,12 +83,12 @@ def log_rows(server, request_ids, expected, timeout_s=5.0):
 
 
 def test_predict_answers_with_score_decision_version_route_and_reasons(
-    client, txns, versions, server
+    client, records, names, one, settings, versions, server
 ):
-    answer = client.post("/predict", json={"transaction": txns[0]}).raise_for_status().json()
+    answer = client.post("/predict", json=one(records[0])).raise_for_status().json()
     assert set(answer) == {
         "request_id",
-        "transaction_id",
+        names.id_field,
         "score",
         "decision",
         "automation",
@@ -83,58 +96,63 @@ def test_predict_answers_with_score_decision_version_route_and_reasons(
         "route",
         "reasons",
     }
-    assert answer["transaction_id"] == txns[0]["transaction_id"]
+    id_column = settings.data_schema.id_column
+    assert answer[names.id_field] == records[0][id_column]
     assert 0 <= answer["score"] <= 1
     assert answer["decision"] in ("approve", "review", "decline")
     assert (answer["model_version"], answer["route"]) == (versions[0], "champion")
     assert len(answer["reasons"]) <= 3
     for reason in answer["reasons"]:
-        assert reason["value"] == txns[0][reason["feature"]]
+        assert reason["value"] == records[0][reason["feature"]]
         assert reason["contribution"] > 0
     [record] = log_rows(server, [answer["request_id"]], 1)
     assert record.score == answer["score"]
-    assert record.inputs | {"timestamp": None} == txns[0] | {"timestamp": None}
+    assert record.record_id == answer[names.id_field]
+    assert record.inputs | {"timestamp": None} == records[0] | {"timestamp": None}
     assert record.decision == answer["decision"]
     assert record.latency_ms > 0
 
 
-def test_predict_batch_keeps_order_and_is_bounded(client, txns):
-    answers = (
-        client.post("/predict_batch", json={"transactions": txns[:5]}).raise_for_status().json()
-    )
-    assert [a["transaction_id"] for a in answers] == [t["transaction_id"] for t in txns[:5]]
-    single = [client.post("/predict", json={"transaction": t}).json()["score"] for t in txns[:5]]
+def test_predict_batch_keeps_order_and_is_bounded(client, records, names, one, settings):
+    batch = {names.records: records[:5]}
+    answers = client.post("/predict_batch", json=batch).raise_for_status().json()
+    id_column = settings.data_schema.id_column
+    assert [a[names.id_field] for a in answers] == [r[id_column] for r in records[:5]]
+    single = [client.post("/predict", json=one(r)).json()["score"] for r in records[:5]]
     assert [a["score"] for a in answers] == single
-    empty = client.post("/predict_batch", json={"transactions": []})
+    empty = client.post("/predict_batch", json={names.records: []})
     assert empty.status_code == 400
     assert "at least 1" in empty.text
-    assert "transactions" in empty.text
-    over = client.post("/predict_batch", json={"transactions": txns[:9]})
+    assert names.records in empty.text
+    over = client.post("/predict_batch", json={names.records: records[:9]})
     assert over.status_code == 400
     assert "at most 8" in over.text
 
 
-def test_feedback_by_either_id_with_clear_404_and_409(client, txns):
-    answer = client.post("/predict", json={"transaction": txns[1]}).json()
+def test_feedback_by_either_id_with_clear_404_and_409(client, records, names, one):
+    answer = client.post("/predict", json=one(records[1])).json()
+    record_id = answer[names.id_field]
     ok = client.post("/feedback", json={"request_id": answer["request_id"], "label": 1})
     assert ok.status_code == 200
-    assert ok.json()["transaction_id"] == txns[1]["transaction_id"]
-    again = client.post("/feedback", json={"transaction_id": txns[1]["transaction_id"], "label": 0})
+    assert set(ok.json()) == {"request_id", names.id_field, "label", "received_at"}
+    assert ok.json()[names.id_field] == record_id
+    again = client.post("/feedback", json={names.id_field: record_id, "label": 0})
     assert again.status_code == 409
     assert "already has a label" in again.text
-    unknown = client.post("/feedback", json={"transaction_id": "no-such-txn", "label": 1})
+    unknown = client.post("/feedback", json={names.id_field: "no-such-id", "label": 1})
     assert unknown.status_code == 404
-    assert "no-such-txn" in unknown.text
-    both = client.post("/feedback", json={"request_id": "a", "transaction_id": "b", "label": 1})
+    assert f"{names.id_field} 'no-such-id'" in unknown.text
+    both = client.post("/feedback", json={"request_id": "a", names.id_field: "b", "label": 1})
     assert both.status_code == 400
     assert "exactly one" in both.text
+    assert names.id_field in both.text
     bad = client.post("/feedback", json={"request_id": "a", "label": 2})
     assert bad.status_code == 400
     assert "label" in bad.text
 
 
-def test_metadata_livez_readyz_and_metrics(client, versions):
-    client.post("/predict", json={"transaction": {"bad": 1}})
+def test_metadata_livez_readyz_and_metrics(client, one, versions):
+    client.post("/predict", json=one({"bad": 1}))
     meta = client.post("/metadata", json={}).raise_for_status().json()
     assert meta["desired_state"]["champion"] == versions[0]
     [model] = meta["models"]
@@ -159,8 +177,8 @@ def test_metadata_livez_readyz_and_metrics(client, versions):
 
 
 @pytest.mark.parametrize("chunked", [False, True])
-def test_oversized_bodies_get_413_before_parsing(client, txns, chunked):
-    body = json.dumps({"transactions": txns * 10}).encode()
+def test_oversized_bodies_get_413_before_parsing(client, records, names, chunked):
+    body = json.dumps({names.records: records * 10}).encode()
     assert len(body) > 20_000
     content = iter([body[i : i + 4096] for i in range(0, len(body), 4096)]) if chunked else body
     answer = client.post(
@@ -170,9 +188,11 @@ def test_oversized_bodies_get_413_before_parsing(client, txns, chunked):
     assert "max_body_bytes" in answer.text
 
 
-def test_invalid_json_is_a_400_saying_so(client):
+def test_invalid_json_is_a_400_saying_so(client, names):
     answer = client.post(
-        "/predict", content=b'{"transaction": ', headers={"content-type": "application/json"}
+        "/predict",
+        content=f'{{"{names.record}": '.encode(),
+        headers={"content-type": "application/json"},
     )
     assert answer.status_code == 400
     assert "Invalid JSON" in answer.text
@@ -185,7 +205,7 @@ def test_reload_needs_the_admin_token(client, server):
 
 
 def test_shadow_logs_the_challenger_and_returns_the_champion(
-    client, server, txns, versions, single
+    client, server, records, one, versions, single
 ):
     assert (
         apply(
@@ -197,7 +217,7 @@ def test_shadow_logs_the_challenger_and_returns_the_champion(
         ).status_code
         == 200
     )
-    answer = client.post("/predict", json={"transaction": txns[2]}).json()
+    answer = client.post("/predict", json=one(records[2])).json()
     assert (answer["route"], answer["model_version"]) == ("champion", versions[0])
     rows = log_rows(server, [answer["request_id"]], 2)
     assert sorted((r.route, r.model_version, r.decision) for r in rows) == [
@@ -206,9 +226,11 @@ def test_shadow_logs_the_challenger_and_returns_the_champion(
     ]
 
 
-def test_shadow_automation_returns_nothing_to_act_on(client, server, txns, versions, single):
+def test_shadow_automation_returns_nothing_to_act_on(
+    client, server, records, one, versions, single
+):
     assert apply(client, server, champion=versions[0], automation="shadow").status_code == 200
-    answer = client.post("/predict", json={"transaction": txns[3]}).json()
+    answer = client.post("/predict", json=one(records[3])).json()
     assert answer["score"] is None
     assert answer["decision"] == "none"
     assert answer["reasons"] == []
@@ -217,32 +239,18 @@ def test_shadow_automation_returns_nothing_to_act_on(client, server, txns, versi
 
 
 def test_a_refused_state_names_the_problem_and_changes_nothing(
-    client, server, txns, versions, single
+    client, server, records, one, settings, versions, single
 ):
-    refused = apply(client, server, champion="card-fraud:doesnotexist")
+    refused = apply(client, server, champion=f"{settings.model.name}:doesnotexist")
     assert refused.status_code == 400
     assert "champion" in refused.text
     assert "doesnotexist" in refused.text
-    answer = client.post("/predict", json={"transaction": txns[4]}).json()
+    answer = client.post("/predict", json=one(records[4])).json()
     assert answer["model_version"] == versions[0]
     assert "doesnotexist" in client.post("/metadata", json={}).json()["last_refused"]
     assert client.get("/readyz").status_code == 200
 
 
-def test_the_openapi_request_model_is_the_schema(client, settings):
+def test_the_openapi_spec_is_the_schema_in_the_configured_words(client, settings):
     spec = client.get("/docs.json").raise_for_status().json()
-    transaction = spec["components"]["schemas"]["Transaction"]
-    schema = settings.data_schema
-    assert set(transaction["properties"]) == set(schema.columns) - {schema.target}
-    assert transaction["additionalProperties"] is False
-    amount = transaction["properties"]["amount"]
-    assert (amount["minimum"], amount["maximum"]) == (
-        schema.columns["amount"].min,
-        schema.columns["amount"].max,
-    )
-    assert transaction["properties"]["channel"]["enum"] == list(
-        schema.columns["channel"].categories
-    )
-    assert {"/predict", "/predict_batch", "/feedback", "/metadata", "/admin/reload"} <= set(
-        spec["paths"]
-    )
+    assert_spec_follows(spec, settings)

@@ -11,10 +11,11 @@ import bentoml
 import joblib
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from modelops.serving.engine import Engine
-from modelops.serving.predlog import PredictionLog
+from modelops.serving.predlog import PREDICTIONS, PredictionLog
 from modelops.serving.state import DesiredState
 from modelops.serving.store import MODEL_FILE, ModelRefusedError, load_version
 from tests.serving.support import sample_requests
@@ -42,25 +43,45 @@ def engine(settings, versions, tmp_path):
         return load_version(tag, settings.data_schema)
 
     log = PredictionLog(f"sqlite:///{tmp_path / 'log.db'}", flush_interval_s=60)
-    engine = Engine(settings.data_schema, log, load, reason_codes=3, batch_max_rows=512)
+    engine = Engine(
+        settings.data_schema,
+        log,
+        load,
+        reason_codes=3,
+        batch_max_rows=512,
+        id_field=settings.words.id_field,
+    )
     engine.loads = loads
     engine.apply(DesiredState(champion=versions[0]))
     yield engine
     log.close()
 
 
-def predict(engine, txns):
-    return asyncio.run(engine.predict(txns, "test"))
+def predict(engine, records):
+    return asyncio.run(engine.predict(records, "test"))
+
+
+def test_answers_name_the_id_after_the_words_and_the_log_calls_it_record_id(
+    engine, settings, train_holdout
+):
+    records = sample_requests(settings, train_holdout[1], 3)
+    answers = predict(engine, records)
+    id_field, id_column = settings.words.id_field, settings.data_schema.id_column
+    assert [a[id_field] for a in answers] == [r[id_column] for r in records]
+    assert engine.log.flush()
+    with engine.log.engine.connect() as connection:
+        logged = connection.execute(sa.select(PREDICTIONS.c.request_id, PREDICTIONS.c.record_id))
+        assert {tuple(r) for r in logged} == {(a["request_id"], a[id_field]) for a in answers}
 
 
 @pytest.mark.parametrize("damage", ["missing", "corrupt", "foreign_features"])
 def test_a_model_that_cannot_be_served_is_refused_and_nothing_changes(
     engine, versions, settings, train_holdout, damage
 ):
-    txns = sample_requests(settings, train_holdout[1], 3)
+    records = sample_requests(settings, train_holdout[1], 3)
     before = engine.served
     if damage == "missing":
-        tag, message = "card-fraud:0000000000", "not in the BentoML model store"
+        tag, message = f"{settings.model.name}:0000000000", "not in the BentoML model store"
     else:
         tag, folder = copy_version(versions[1], damage)
         if damage == "corrupt":
@@ -79,17 +100,17 @@ def test_a_model_that_cannot_be_served_is_refused_and_nothing_changes(
         )
     assert engine.served is before
     assert engine.ready()
-    assert {a["model_version"] for a in predict(engine, txns)} == {versions[0]}
+    assert {a["model_version"] for a in predict(engine, records)} == {versions[0]}
 
 
 def test_blue_green_switch_and_switch_back_load_nothing_again(
     engine, versions, settings, train_holdout
 ):
-    txns = sample_requests(settings, train_holdout[1], 5)
+    records = sample_requests(settings, train_holdout[1], 5)
     a, b = versions
     engine.apply(DesiredState(champion=a, challenger=b, strategy={"type": "blue_green"}))
     engine.apply(DesiredState(champion=b, challenger=a, strategy={"type": "blue_green"}))
-    assert {x["model_version"] for x in predict(engine, txns)} == {b}
+    assert {x["model_version"] for x in predict(engine, records)} == {b}
     engine.apply(DesiredState(champion=a))
     engine.apply(DesiredState(champion=b))
     assert engine.loads == [a, b], "each version was loaded once; switches reuse loaded models"

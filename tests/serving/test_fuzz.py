@@ -10,6 +10,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from modelops.schema import ColumnType, Role
+from modelops.serving.contract import ApiNames
 from tests.serving.support import running_server, sample_requests
 
 pytestmark = pytest.mark.integration
@@ -73,7 +74,7 @@ def wrong_values(kind: ColumnType):
 
 @st.composite
 def malformed(draw, schema):
-    """(mutation, field, how to change the valid transaction)."""
+    """(mutation, field, how to change the valid record)."""
     columns = {n: s for n, s in schema.columns.items() if s.role != Role.TARGET}
     required = [
         n for n, s in columns.items() if not s.nullable and s.role not in (Role.TIME, Role.IGNORE)
@@ -116,16 +117,18 @@ def assert_names(answer: httpx.Response, field: str) -> None:
     assert field in answer.text, (field, answer.text)
 
 
-def test_malformed_transactions_get_a_4xx_naming_the_field(client, valid, settings):
+def test_malformed_records_get_a_4xx_naming_the_field(client, valid, settings):
+    names = ApiNames.from_words(settings.words)
+
     @FUZZ
     @given(case=malformed(settings.data_schema), batch=st.booleans())
     def check(case, batch):
         field, mutate = case
         bad = mutate(dict(valid))
         if batch:
-            answer = client.post("/predict_batch", json={"transactions": [valid, bad]})
+            answer = client.post("/predict_batch", json={names.records: [valid, bad]})
         else:
-            answer = client.post("/predict", json={"transaction": bad})
+            answer = client.post("/predict", json={names.record: bad})
         assert_names(answer, field)
 
     check()
@@ -164,6 +167,7 @@ def test_arbitrary_json_bodies_never_get_a_5xx(client):
 
 
 @pytest.mark.parametrize("size", [0, MAX_BATCH + 1])
-def test_empty_and_oversized_batches_are_refused(client, valid, size):
-    answer = client.post("/predict_batch", json={"transactions": [valid] * size})
-    assert_names(answer, "transactions")
+def test_empty_and_oversized_batches_are_refused(client, valid, settings, size):
+    envelope = ApiNames.from_words(settings.words).records
+    answer = client.post("/predict_batch", json={envelope: [valid] * size})
+    assert_names(answer, envelope)

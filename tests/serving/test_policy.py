@@ -7,7 +7,7 @@ import pytest
 from modelops.serving.policy import Decision, Route, Thresholds, bucket, decide, plan
 from modelops.serving.state import Automation, DesiredState
 
-CARDS = [f"C{i:07d}" for i in range(20_000)]
+ENTITIES = [f"C{i:07d}" for i in range(20_000)]
 
 
 def state(strategy: dict, challenger: str | None = "m:b") -> DesiredState:
@@ -18,7 +18,7 @@ def state(strategy: dict, challenger: str | None = "m:b") -> DesiredState:
 
 def test_single_and_blue_green_send_everything_to_the_champion():
     for s in (state({"type": "single"}, None), state({"type": "blue_green"})):
-        assert {plan(s, c) for c in CARDS[:500]} == {plan(s, "x")}
+        assert {plan(s, c) for c in ENTITIES[:500]} == {plan(s, "x")}
         assert plan(s, "x").route == Route.CHAMPION
         assert plan(s, "x").shadow is None
 
@@ -35,23 +35,25 @@ def test_shadow_answers_with_the_champion_and_scores_the_challenger_too():
         ({"type": "ab", "challenger_percent": 50}, 0.50),
     ],
 )
-def test_canary_and_ab_send_the_configured_share_of_cards_and_are_sticky(strategy, share):
+def test_canary_and_ab_send_the_configured_share_of_entities_and_are_sticky(strategy, share):
     s = state(strategy)
-    routes = [plan(s, c).route for c in CARDS]
-    observed = routes.count(Route.CHALLENGER) / len(CARDS)
+    routes = [plan(s, c).route for c in ENTITIES]
+    observed = routes.count(Route.CHALLENGER) / len(ENTITIES)
     assert observed == pytest.approx(share, abs=0.015)
-    assert routes == [plan(s, c).route for c in CARDS], "the same card always gets the same model"
+    assert routes == [plan(s, c).route for c in ENTITIES], (
+        "the same entity always gets the same model"
+    )
 
 
-def test_a_bigger_canary_keeps_the_cards_already_on_the_challenger():
+def test_a_bigger_canary_keeps_the_entities_already_on_the_challenger():
     small = {
         c
-        for c in CARDS
+        for c in ENTITIES
         if plan(state({"type": "canary", "percent": 5}), c).route == Route.CHALLENGER
     }
     large = {
         c
-        for c in CARDS
+        for c in ENTITIES
         if plan(state({"type": "canary", "percent": 25}), c).route == Route.CHALLENGER
     }
     assert small < large
@@ -59,7 +61,7 @@ def test_a_bigger_canary_keeps_the_cards_already_on_the_challenger():
 
 def test_bucket_is_stable_and_in_range():
     assert bucket("C1", "canary") == bucket("C1", "canary") != bucket("C1", "ab")
-    assert all(0 <= bucket(c, "canary") < 100 for c in CARDS[:1000])
+    assert all(0 <= bucket(c, "canary") < 100 for c in ENTITIES[:1000])
 
 
 T = Thresholds(review=0.1, decline=0.8)

@@ -15,8 +15,11 @@ import shutil
 import psycopg
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from prometheus_client import REGISTRY
 from pytest_postgresql import factories
 
@@ -24,10 +27,12 @@ from modelops.serving.bento import free_port
 from modelops.serving.predlog import (
     FEEDBACK,
     METADATA,
+    MIGRATIONS,
     PREDICTIONS,
     DuplicateLabelError,
     PredictionLog,
     UnknownPredictionError,
+    make_engine,
 )
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "modelops", "password": "modelops"}
@@ -52,13 +57,13 @@ def url(request, tmp_path) -> str:
     )
 
 
-def row(request_id: str, transaction_id: str, route: str = "champion") -> dict:
+def row(request_id: str, record_id: str, route: str = "champion") -> dict:
     return {
         "request_id": request_id,
-        "transaction_id": transaction_id,
-        "entity_id": "C1",
+        "record_id": record_id,
+        "entity_id": "E1",
         "created_at": dt.datetime.now(dt.UTC),
-        "model_version": "card-fraud:aaa",
+        "model_version": "model:aaa",
         "route": route,
         "automation": "partial",
         "score": 0.5,
@@ -97,19 +102,19 @@ def test_records_are_written_in_the_background_and_close_writes_the_rest(url):
     assert stored.score == 0.5
 
 
-def test_feedback_by_request_or_transaction_id_unknown_and_duplicate(url):
-    log = PredictionLog(url, flush_interval_s=60).start()  # label() writes what is buffered
+def test_feedback_by_request_or_record_id_unknown_and_duplicate(url):
+    log = PredictionLog(url, flush_interval_s=60, id_name="thing_id").start()  # label() flushes
     log.record([row("r1", "t1"), row("r1", "t1", route="shadow"), row("r2", "t2"), row("r3", "t2")])
-    assert log.label(label=1, request_id="r1")["transaction_id"] == "t1"
-    assert log.label(label=0, transaction_id="t2")["request_id"] == "r3", "the latest answer"
+    assert log.label(label=1, request_id="r1")["record_id"] == "t1"
+    assert log.label(label=0, record_id="t2")["request_id"] == "r3", "the latest answer"
     with pytest.raises(UnknownPredictionError, match="request_id 'nope'"):
         log.label(label=1, request_id="nope")
-    with pytest.raises(UnknownPredictionError, match="transaction_id 'nope'"):
-        log.label(label=1, transaction_id="nope")
+    with pytest.raises(UnknownPredictionError, match="thing_id 'nope'"):
+        log.label(label=1, record_id="nope")
     with pytest.raises(DuplicateLabelError, match="already has a label"):
         log.label(label=0, request_id="r1")
     with pytest.raises(DuplicateLabelError):
-        log.label(label=1, transaction_id="t1")
+        log.label(label=1, record_id="t1")
     log.close()
     assert count(url, FEEDBACK) == 2
 
@@ -156,4 +161,56 @@ def test_the_migrations_build_exactly_the_tables_the_code_uses(url):
         ).scalar_one()
     log.close()
     assert diff == []
-    assert version == "0001"
+    assert version == head()
+
+
+def head() -> str:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return str(ScriptDirectory.from_config(config).get_current_head())
+
+
+def upgrade(engine: sa.Engine, revision: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def test_a_log_of_the_first_migration_keeps_its_rows_under_record_id(url):
+    """0002 renames transaction_id (0001) to record_id, with its index."""
+    engine = make_engine(url)
+    upgrade(engine, "0001")
+    old = {k: v for k, v in row("r1", "t1").items() if k != "record_id"} | {"transaction_id": "t1"}
+    with engine.begin() as connection:
+        predictions = sa.Table("predictions", sa.MetaData(), autoload_with=connection)
+        feedback = sa.Table("feedback", sa.MetaData(), autoload_with=connection)
+        connection.execute(predictions.insert(), [old, old | {"request_id": "r2"}])
+        connection.execute(
+            feedback.insert(),
+            {
+                "request_id": "r1",
+                "transaction_id": "t1",
+                "label": 1,
+                "received_at": old["created_at"],
+            },
+        )
+    engine.dispose()
+    log = PredictionLog(url, flush_interval_s=60)
+    log.record([row("r3", "t3")])
+    assert log.flush(), "the log migrated the database and wrote to it"
+    with log.engine.connect() as connection:
+        stored = connection.execute(
+            sa.select(PREDICTIONS.c.request_id, PREDICTIONS.c.record_id).order_by(
+                PREDICTIONS.c.request_id
+            )
+        ).all()
+        labels = connection.execute(sa.select(FEEDBACK.c.request_id, FEEDBACK.c.record_id)).all()
+        indexes = {i["name"] for i in sa.inspect(connection).get_indexes("predictions")}
+    assert [tuple(r) for r in stored] == [("r1", "t1"), ("r2", "t1"), ("r3", "t3")]
+    assert [tuple(r) for r in labels] == [("r1", "t1")]
+    assert "ix_predictions_record_id" in indexes
+    assert "ix_predictions_transaction_id" not in indexes
+    assert log.label(label=0, record_id="t1")["request_id"] == "r2"
+    log.close()

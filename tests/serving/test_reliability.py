@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from modelops.serving.bento import free_port
+from modelops.serving.contract import ApiNames
 from modelops.serving.predlog import PREDICTIONS
 from tests.serving.support import running_server, sample_requests, write_state
 
@@ -22,12 +23,21 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def txns(settings, train_holdout):
+def samples(settings, train_holdout):
     return sample_requests(settings, train_holdout[1], 200)
 
 
+@pytest.fixture(scope="module")
+def names(settings):
+    return ApiNames.from_words(settings.words)
+
+
 def load(
-    url: str, txns: list[dict], stop: threading.Event, results: list, max_requests: int
+    url: str,
+    bodies: list[dict],
+    stop: threading.Event,
+    results: list,
+    max_requests: int,
 ) -> None:
     """One client: /predict in a loop until ``stop`` or ``max_requests``."""
     with httpx.Client(base_url=url, timeout=30) as client:
@@ -35,7 +45,7 @@ def load(
             if stop.is_set():
                 return
             try:
-                answer = client.post("/predict", json={"transaction": txns[i % len(txns)]})
+                answer = client.post("/predict", json=bodies[i % len(bodies)])
                 results.append((answer.status_code, answer.json()))
             except httpx.HTTPError as exc:
                 results.append((0, repr(exc)))
@@ -51,7 +61,9 @@ def log_records(url: str) -> list:
     return rows
 
 
-def test_promote_and_roll_back_under_load_drop_nothing_and_log_everything(versions, txns, tmp_path):
+def test_promote_and_roll_back_under_load_drop_nothing_and_log_everything(
+    versions, samples, names, tmp_path
+):
     champion, challenger = versions
     steps = [  # (seconds after load starts, desired state)
         (1.0, {"champion": champion, "challenger": challenger, "strategy": {"type": "shadow"}}),
@@ -67,10 +79,11 @@ def test_promote_and_roll_back_under_load_drop_nothing_and_log_everything(versio
         (4.0, {"champion": champion, "challenger": challenger, "strategy": {"type": "blue_green"}}),
     ]
     results: list = []
+    bodies = [{names.record: r} for r in samples]
     with running_server(tmp_path, {"champion": champion}) as server:
         stop = threading.Event()
         clients = [
-            threading.Thread(target=load, args=(server.url, txns, stop, results, 3000))
+            threading.Thread(target=load, args=(server.url, bodies, stop, results, 3000))
             for _ in range(8)
         ]
         start = time.monotonic()
@@ -91,7 +104,7 @@ def test_promote_and_roll_back_under_load_drop_nothing_and_log_everything(versio
     assert len(answers) > 200, "the load ran"
     seen = Counter((a["route"], a["model_version"]) for a in answers)
     assert seen[("champion", challenger)] > 0, "the promotion served the challenger as champion"
-    assert seen[("challenger", challenger)] > 0, "the canary served some cards the challenger"
+    assert seen[("challenger", challenger)] > 0, "the canary sent some entities to the challenger"
     assert all(a["model_version"] == champion for _, a in final), "rolled back"
     records = log_records(server.log_url)
     answered = [a["request_id"] for a in answers]
@@ -116,8 +129,8 @@ def in_progress(client: httpx.Client, endpoint: str) -> float:
     return 0.0
 
 
-def test_sigterm_drains_in_flight_requests_and_flushes_the_log(versions, txns, tmp_path):
-    batch = {"transactions": txns[:200]}
+def test_sigterm_drains_in_flight_requests_and_flushes_the_log(versions, samples, names, tmp_path):
+    batch = {names.records: samples[:200]}
     with running_server(
         tmp_path, {"champion": versions[0]}, serving={"max_batch_size": 200}
     ) as server:
@@ -143,13 +156,17 @@ def test_sigterm_drains_in_flight_requests_and_flushes_the_log(versions, txns, t
     assert len({r.request_id for r in records}) == len(records)
 
 
-def test_a_database_outage_fails_no_request_and_shows_in_metrics(versions, txns, tmp_path):
+def test_a_database_outage_fails_no_request_and_shows_in_metrics(
+    versions, samples, names, tmp_path
+):
     down = f"postgresql+psycopg://nobody:x@127.0.0.1:{free_port()}/none?connect_timeout=1"
     with (
         running_server(tmp_path, {"champion": versions[0]}, log_url=down) as server,
         httpx.Client(base_url=server.url, timeout=30) as client,
     ):
-        statuses = [client.post("/predict", json={"transaction": t}).status_code for t in txns[:50]]
+        statuses = [
+            client.post("/predict", json={names.record: r}).status_code for r in samples[:50]
+        ]
         time.sleep(1.0)
         metrics = client.get("/metrics").text
         assert client.get("/readyz").status_code == 200

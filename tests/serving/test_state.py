@@ -7,9 +7,9 @@ import pytest
 from modelops.serving.state import Automation, DesiredStateError, parse_state
 
 KNOWN = {
-    "card-fraud:aaa": "card-fraud:aaa",
-    "card-fraud:bbb": "card-fraud:bbb",
-    "card-fraud:latest": "card-fraud:bbb",
+    "model:aaa": "model:aaa",
+    "model:bbb": "model:bbb",
+    "model:latest": "model:bbb",
 }
 
 
@@ -25,21 +25,21 @@ def parse(text: str):
 
 def test_a_full_state_parses_and_latest_resolves_to_a_version():
     state = parse(
-        "champion: card-fraud:latest\nchallenger: card-fraud:aaa\n"
+        "champion: model:latest\nchallenger: model:aaa\n"
         "strategy: {type: canary, percent: 10}\nautomation: full\n"
         "thresholds: {decline: 0.5}\n"
     )
-    assert state.champion == "card-fraud:bbb"
-    assert state.challenger == "card-fraud:aaa"
+    assert state.champion == "model:bbb"
+    assert state.challenger == "model:aaa"
     assert state.strategy.percent == 10
     assert state.automation == Automation.FULL
     assert state.thresholds.decline == 0.5
     assert state.thresholds.review is None
-    assert state.versions == ["card-fraud:bbb", "card-fraud:aaa"]
+    assert state.versions == ["model:bbb", "model:aaa"]
 
 
 def test_the_defaults_are_single_and_partial():
-    state = parse("champion: card-fraud:aaa\n")
+    state = parse("champion: model:aaa\n")
     assert state.strategy.type == "single"
     assert state.automation == Automation.PARTIAL
 
@@ -49,38 +49,37 @@ def test_the_defaults_are_single_and_partial():
     [
         ("champion: [\n", "not valid YAML"),
         ("- a\n", "expected a mapping"),
-        ("challenger: card-fraud:aaa\n", "champion: Field required"),
-        ("champion: card-fraud:aaa\nstrategy: {type: rollout}\n", "strategy"),
+        ("challenger: model:aaa\n", "champion: Field required"),
+        ("champion: model:aaa\nstrategy: {type: rollout}\n", "strategy"),
         (
-            "champion: card-fraud:aaa\nchallenger: card-fraud:bbb\n"
-            "strategy: {type: canary, percent: 150}\n",
+            "champion: model:aaa\nchallenger: model:bbb\nstrategy: {type: canary, percent: 150}\n",
             "strategy.canary.percent",
         ),
         (
-            "champion: card-fraud:aaa\nchallenger: card-fraud:bbb\nstrategy: {type: canary}\n",
+            "champion: model:aaa\nchallenger: model:bbb\nstrategy: {type: canary}\n",
             "strategy.canary.percent: Field required",
         ),
         (
-            "champion: card-fraud:aaa\nstrategy: {type: shadow}\n",
+            "champion: model:aaa\nstrategy: {type: shadow}\n",
             "strategy shadow needs a challenger",
         ),
-        ("champion: card-fraud:aaa\nchallenger: card-fraud:bbb\n", "strategy is single"),
-        ("champion: card-fraud:aaa\nautomation: autopilot\n", "automation"),
+        ("champion: model:aaa\nchallenger: model:bbb\n", "strategy is single"),
+        ("champion: model:aaa\nautomation: autopilot\n", "automation"),
         (
-            "champion: card-fraud:aaa\nthresholds: {review: 0.9, decline: 0.1}\n",
+            "champion: model:aaa\nthresholds: {review: 0.9, decline: 0.1}\n",
             "review must not exceed decline",
         ),
-        ("champion: card-fraud:aaa\ncolour: blue\n", "colour: Extra inputs are not permitted"),
+        ("champion: model:aaa\ncolour: blue\n", "colour: Extra inputs are not permitted"),
         (
-            "champion: card-fraud:zzz\n",
-            "champion: model 'card-fraud:zzz' is not in the BentoML model store",
+            "champion: model:zzz\n",
+            "champion: model 'model:zzz' is not in the BentoML model store",
         ),
         (
-            "champion: card-fraud:aaa\nchallenger: card-fraud:zzz\nstrategy: {type: shadow}\n",
+            "champion: model:aaa\nchallenger: model:zzz\nstrategy: {type: shadow}\n",
             "challenger: model",
         ),
         (
-            "champion: card-fraud:latest\nchallenger: card-fraud:bbb\nstrategy: {type: shadow}\n",
+            "champion: model:latest\nchallenger: model:bbb\nstrategy: {type: shadow}\n",
             "challenger: is the same model as champion",
         ),
     ],

@@ -1,4 +1,5 @@
-"""`make bento` (save the model, build the Bento) and `make serve` (serve it locally)."""
+"""`make bento` (save the model, build the Bento) and `make serve` (serve it locally), and
+the names both take from params.yaml."""
 
 from __future__ import annotations
 
@@ -11,28 +12,39 @@ from pathlib import Path
 
 import bentoml
 import httpx
-import yaml
 from bentoml.exceptions import NotFound
 
-from modelops.config import Settings
+from modelops.config import ModelSettings, Settings, WordSettings
 from modelops.serving.store import save_current
 
 BENTOFILE = Path("bentofile.yaml")
 
 
-def bento_name(bentofile: Path = BENTOFILE) -> str:
-    """The Bento's name from bentofile.yaml."""
-    return str(yaml.safe_load(bentofile.read_text())["name"])
+def bento_name(model: ModelSettings) -> str:
+    """The name of the Bento and of the BentoML service: ``<model.name>-service``."""
+    return f"{model.name}-service"
+
+
+def description(words: WordSettings) -> str:
+    """What the service does, in the words of params.yaml (OpenAPI, Bento README)."""
+    return (
+        f"Scores each {words.record} for {words.positive}: champion/challenger routing, "
+        "automation degrees, a prediction log"
+    )
 
 
 def build(settings: Settings) -> str:
     """Save the current model into the model store and build the Bento around it; the
-    Bento's version is the model's (rebuilt each time, so it carries the current code)."""
+    Bento's version is the model's (rebuilt each time, so it carries the current code).
+    bentofile.yaml holds neutral defaults; the name and labels come from settings here,
+    and the description from the service, which reads the same settings."""
     model_tag = save_current(settings)
-    tag = f"{bento_name()}:{model_tag.split(':')[1]}"
+    name, version = bento_name(settings.model), model_tag.split(":")[1]
     with contextlib.suppress(NotFound):
-        bentoml.bentos.delete(tag)
-    bento = bentoml.bentos.build_bentofile(str(BENTOFILE), version=tag.split(":")[1])
+        bentoml.bentos.delete(f"{name}:{version}")
+    bento = bentoml.bentos.build_bentofile(
+        str(BENTOFILE), name=name, version=version, labels={"project": settings.model.name}
+    )
     return str(bento.tag)
 
 

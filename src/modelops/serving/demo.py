@@ -1,5 +1,5 @@
 """The serving part of `make run`: serve the Bento briefly on 127.0.0.1, answer a few
-holdout transactions, show their prediction-log records, stop the server."""
+holdout records, show their prediction-log records, stop the server."""
 
 from __future__ import annotations
 
@@ -14,29 +14,30 @@ import sqlalchemy as sa
 from modelops import paths
 from modelops.config import Settings
 from modelops.serving.bento import free_port, serve_command, server_env, wait_ready
-from modelops.serving.contract import requests_from_frame
+from modelops.serving.contract import ApiNames, requests_from_frame
 from modelops.serving.predlog import PREDICTIONS, make_engine
 
 
-def sample_transactions(settings: Settings, n: int = 4) -> list[dict[str, Any]]:
-    """The first holdout frauds and legitimate transactions, ``n`` in all."""
+def sample_records(settings: Settings, n: int = 4) -> list[dict[str, Any]]:
+    """The first holdout positives and negatives, ``n`` in all."""
     schema = settings.data_schema
     holdout = pd.read_parquet(paths.HOLDOUT)
-    fraud = holdout[holdout[schema.target] == 1].head(n // 2)
-    legit = holdout[holdout[schema.target] == 0].head(n - len(fraud))
-    return requests_from_frame(pd.concat([fraud, legit]), schema)
+    positives = holdout[holdout[schema.target] == 1].head(n // 2)
+    negatives = holdout[holdout[schema.target] == 0].head(n - len(positives))
+    return requests_from_frame(pd.concat([positives, negatives]), schema)
 
 
-def _line(answer: dict[str, Any]) -> str:
+def _line(answer: dict[str, Any], id_field: str) -> str:
     reasons = ", ".join(f"{r['feature']}={r['value']}" for r in answer["reasons"]) or "-"
     return (
-        f"  {answer['transaction_id']}  score {answer['score']:.4f}  {answer['decision']:<8}"
+        f"  {answer[id_field]}  score {answer['score']:.4f}  {answer['decision']:<8}"
         f"  {answer['route']} {answer['model_version']}  reasons: {reasons}"
     )
 
 
 def run(settings: Settings, tag: str) -> None:
     """Serve ``tag``, send sample requests, print answers and log records, stop."""
+    names = ApiNames.from_words(settings.words)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = server_env(settings)
@@ -45,21 +46,21 @@ def run(settings: Settings, tag: str) -> None:
     try:
         wait_ready(url, server)
         answers = [
-            httpx.post(f"{url}/predict", json={"transaction": t}, timeout=30)
+            httpx.post(f"{url}/predict", json={names.record: record}, timeout=30)
             .raise_for_status()
             .json()
-            for t in sample_transactions(settings)
+            for record in sample_records(settings)
         ]
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
     print("answers:")
-    print("\n".join(_line(a) for a in answers))
+    print("\n".join(_line(a, names.id_field) for a in answers))
     ids = [a["request_id"] for a in answers]
     query = (
         sa.select(
             PREDICTIONS.c.request_id,
-            PREDICTIONS.c.transaction_id,
+            PREDICTIONS.c.record_id,
             PREDICTIONS.c.model_version,
             PREDICTIONS.c.route,
             PREDICTIONS.c.score,

@@ -52,7 +52,7 @@ class Served:
 
 @dataclass(frozen=True)
 class Job:
-    """One transaction to score with one model."""
+    """One record to score with one model."""
 
     model: ModelVersion
     record: dict[str, Any]
@@ -135,8 +135,10 @@ class Engine:
         *,
         reason_codes: int,
         batch_max_rows: int,
+        id_field: str = "record_id",
     ) -> None:
         self.schema = schema
+        self.id_field = id_field  # what answers call the record's id (words.id_field)
         self.log = prediction_log
         self.load = load
         self.reason_codes = reason_codes
@@ -168,21 +170,21 @@ class Engine:
         served = self.served
         return served is not None and all(v in served.models for v in served.state.versions)
 
-    async def predict(self, transactions: list[dict[str, Any]], endpoint: str) -> list[dict]:
-        """Answer transactions (JSON-ready dicts validated against the contract)."""
+    async def predict(self, records: list[dict[str, Any]], endpoint: str) -> list[dict]:
+        """Answer records (JSON-ready dicts validated against the contract)."""
         start = time.perf_counter()
         served = self.served
         if served is None:
             raise NotServingError("no valid desired state has been applied: see /metadata")
         entity = self.schema.entity_column or self.schema.id_column
         id_column = self.schema.id_column
-        plans = [plan(served.state, str(t.get(entity or "", ""))) for t in transactions]
+        plans = [plan(served.state, str(r.get(entity or "", ""))) for r in records]
         jobs = [
-            Job(served.models[p.version], t, self.reason_codes)
-            for p, t in zip(plans, transactions, strict=True)
+            Job(served.models[p.version], r, self.reason_codes)
+            for p, r in zip(plans, records, strict=True)
         ]
         shadows = [
-            (i, Job(served.models[p.shadow], transactions[i], 0))
+            (i, Job(served.models[p.shadow], records[i], 0))
             for i, p in enumerate(plans)
             if p.shadow
         ]
@@ -192,13 +194,13 @@ class Engine:
         automation = served.state.automation
         answers, rows = [], []
         served_results = results[: len(jobs)]
-        for p, t, (score, reasons) in zip(plans, transactions, served_results, strict=True):
+        for p, r, (score, reasons) in zip(plans, records, served_results, strict=True):
             request_id = uuid.uuid4().hex
             decision = decide(score, automation, served.thresholds(p.version))
             answers.append(
                 {
                     "request_id": request_id,
-                    "transaction_id": str(t.get(id_column) if id_column else request_id),
+                    self.id_field: str(r.get(id_column) if id_column else request_id),
                     "score": None if automation == Automation.SHADOW else score,
                     "decision": decision.value,
                     "automation": automation.value,
@@ -209,7 +211,7 @@ class Engine:
                     else [asdict(r) for r in reasons],
                 }
             )
-            rows.append(self._row(answers[-1], t, score, now, latency_ms, reasons))
+            rows.append(self._row(answers[-1], r, score, now, latency_ms, reasons))
             self._count(decision, p.version, p.route, score)
         for (i, job), (score, _) in zip(shadows, results[len(jobs) :], strict=True):
             answer = answers[i] | {"model_version": job.model.tag, "route": Route.SHADOW.value}
@@ -223,7 +225,7 @@ class Engine:
     def _row(
         self,
         answer: dict[str, Any],
-        transaction: dict[str, Any],
+        record: dict[str, Any],
         score: float,
         now: dt.datetime,
         latency_ms: float,
@@ -232,8 +234,8 @@ class Engine:
         entity = self.schema.entity_column
         return {
             "request_id": answer["request_id"],
-            "transaction_id": answer["transaction_id"],
-            "entity_id": transaction.get(entity) if entity else None,
+            "record_id": answer[self.id_field],
+            "entity_id": record.get(entity) if entity else None,
             "created_at": now,
             "model_version": answer["model_version"],
             "route": answer["route"],
@@ -241,7 +243,7 @@ class Engine:
             "score": score,
             "decision": answer["decision"],
             "latency_ms": round(latency_ms, 3),
-            "inputs": transaction,
+            "inputs": record,
             "reasons": [asdict(r) for r in reasons],
         }
 

@@ -18,7 +18,7 @@ class Route(StrEnum):
 
 
 class Decision(StrEnum):
-    """What to do with the transaction. `none`: shadow automation, nothing to act on."""
+    """What to do with the record. `none`: shadow automation, nothing to act on."""
 
     APPROVE = "approve"
     REVIEW = "review"
@@ -36,7 +36,7 @@ class Plan:
 
 
 def bucket(entity: str, salt: str) -> float:
-    """A stable position in [0, 100) for an entity: the same card always lands in the same
+    """A stable position in [0, 100) for an entity: the same entity always lands in the same
     place, so canary and A/B assignment is sticky across requests and restarts."""
     digest = hashlib.sha256(f"{salt}:{entity}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 * 100
@@ -63,7 +63,7 @@ def plan(state: DesiredState, entity: str) -> Plan:
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Scores at or above `review` are suspicious; at or above `decline`, very likely fraud."""
+    """Scores at or above `review` go to a person; at or above `decline`, very likely positive."""
 
     review: float
     decline: float

@@ -35,7 +35,7 @@ PREDICTIONS = sa.Table(
     METADATA,
     sa.Column("id", _ID, primary_key=True),
     sa.Column("request_id", sa.String(64), nullable=False),
-    sa.Column("transaction_id", sa.String(128), nullable=False, index=True),
+    sa.Column("record_id", sa.String(128), nullable=False, index=True),
     sa.Column("entity_id", sa.String(128)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
     sa.Column("model_version", sa.String(128), nullable=False),
@@ -53,14 +53,14 @@ FEEDBACK = sa.Table(
     METADATA,
     sa.Column("id", _ID, primary_key=True),
     sa.Column("request_id", sa.String(64), nullable=False, unique=True),
-    sa.Column("transaction_id", sa.String(128), nullable=False),
+    sa.Column("record_id", sa.String(128), nullable=False),
     sa.Column("label", sa.Integer(), nullable=False),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 
 class UnknownPredictionError(InputError):
-    """Feedback for a request or transaction id the log has never answered."""
+    """Feedback for a request or record id the log has never answered."""
 
 
 class DuplicateLabelError(InputError):
@@ -95,8 +95,15 @@ def migrate(engine: sa.Engine) -> None:
 class PredictionLog:
     """Buffered, background-written prediction log."""
 
-    def __init__(self, url: str, flush_interval_s: float = 0.2, max_buffer: int = 100_000):
+    def __init__(
+        self,
+        url: str,
+        flush_interval_s: float = 0.2,
+        max_buffer: int = 100_000,
+        id_name: str = "record_id",
+    ):
         self.url = url
+        self.id_name = id_name  # what error messages call the record id (the API's name)
         self.engine = make_engine(url)
         self.flush_interval_s = flush_interval_s
         self.max_buffer = max_buffer
@@ -188,10 +195,10 @@ class PredictionLog:
         return True
 
     def label(
-        self, *, label: int, request_id: str | None = None, transaction_id: str | None = None
+        self, *, label: int, request_id: str | None = None, record_id: str | None = None
     ) -> dict[str, Any]:
         """Attach a ground-truth label to the answered prediction of a request (or the
-        latest one of a transaction). UnknownPredictionError if none, DuplicateLabelError if the
+        latest one of a record). UnknownPredictionError if none, DuplicateLabelError if the
         prediction already has a label."""
         self.flush()
         answered = PREDICTIONS.c.route != "shadow"
@@ -199,10 +206,10 @@ class PredictionLog:
             where = (PREDICTIONS.c.request_id == request_id) & answered
             asked = f"request_id '{request_id}'"
         else:
-            where = (PREDICTIONS.c.transaction_id == transaction_id) & answered
-            asked = f"transaction_id '{transaction_id}'"
+            where = (PREDICTIONS.c.record_id == record_id) & answered
+            asked = f"{self.id_name} '{record_id}'"
         query = (
-            sa.select(PREDICTIONS.c.request_id, PREDICTIONS.c.transaction_id)
+            sa.select(PREDICTIONS.c.request_id, PREDICTIONS.c.record_id)
             .where(where)
             .order_by(PREDICTIONS.c.id.desc())
             .limit(1)
@@ -213,7 +220,7 @@ class PredictionLog:
                 raise UnknownPredictionError(f"no prediction was served for {asked}")
             row = {
                 "request_id": found.request_id,
-                "transaction_id": found.transaction_id,
+                "record_id": found.record_id,
                 "label": label,
                 "received_at": dt.datetime.now(dt.UTC),
             }

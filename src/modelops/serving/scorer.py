@@ -1,4 +1,4 @@
-"""Scoring records (one dict per transaction) with the fitted Pipeline, plus reason codes.
+"""Scoring records (one dict per row) with the fitted Pipeline, plus reason codes.
 
 The generic path builds a DataFrame and calls the Pipeline, exactly as evaluation does.
 For the default model (ordinal-encoded HistGradientBoosting) a fast path encodes the
@@ -112,7 +112,7 @@ class _FastEncoder:
         return array
 
     def predict(self, array: np.ndarray) -> np.ndarray:
-        """Fraud probability per row, as HistGradientBoostingClassifier.predict_proba."""
+        """Positive-class probability per row, as HistGradientBoostingClassifier.predict_proba."""
         est = self.estimator
         raw = np.zeros((len(array), est.n_trees_per_iteration_), dtype=np.float64, order="F")
         raw += est._baseline_prediction
@@ -171,7 +171,7 @@ class Scorer:
         return proba[:, 1]
 
     def score(self, records: Sequence[Record]) -> np.ndarray:
-        """Fraud probability per record."""
+        """Positive-class probability per record."""
         if self.fast is None:
             return self._generic(records)
         return self.fast.predict(self.fast.encode(records))

@@ -2,8 +2,11 @@
 
 At import it reads params.yaml (MODELOPS_PARAMS) and the desired-state file
 (MODELOPS_DESIRED_STATE, default serving.desired_state); the models that file names are
-declared as class attributes, so `bentoml build` packages them. Everything else (routing,
-batching, decisions, the prediction log) lives in engine.py and is tested without BentoML.
+declared as class attributes, so `bentoml build` packages them. The service is named
+`<model.name>-service`; its request and response models come from the schema and their
+names from `words` (contract.py), so they are passed to BentoML as input and output
+specs rather than read from the method signatures. Everything else (routing, batching,
+decisions, the prediction log) lives in engine.py and is tested without BentoML.
 """
 
 from __future__ import annotations
@@ -14,16 +17,17 @@ import logging
 import os
 from http import HTTPStatus
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import bentoml
 from bentoml.exceptions import BadInput, BentoMLException, NotFound, ServiceUnavailable
-from pydantic import Field
+from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
 from modelops.config import load_settings
 from modelops.errors import InputError
-from modelops.serving.contract import FeedbackResult, Prediction, transaction_model
+from modelops.serving.bento import bento_name, description
+from modelops.serving.contract import api_models
 from modelops.serving.engine import Engine, NotServingError, StateWatcher
 from modelops.serving.guard import RequestGuard
 from modelops.serving.predlog import DuplicateLabelError, PredictionLog, UnknownPredictionError
@@ -37,11 +41,8 @@ SCHEMA = SETTINGS.data_schema
 SERVING = SETTINGS.serving
 STATE_FILE = Path(os.environ.get("MODELOPS_DESIRED_STATE", str(SERVING.desired_state)))
 BOOT_STATE = load_state(STATE_FILE, resolve)
-Transaction = transaction_model(SCHEMA)
-Batch = Annotated[
-    list[Transaction],  # type: ignore[valid-type]
-    Field(min_length=1, max_length=SERVING.max_batch_size),
-]
+API = api_models(SCHEMA, SETTINGS.words, SERVING.max_batch_size)
+ID_FIELD = API.names.id_field
 
 
 class Conflict(BentoMLException):
@@ -56,8 +57,20 @@ class Unauthorized(BentoMLException):
     error_code = HTTPStatus.UNAUTHORIZED
 
 
+class DescribedService(bentoml.Service):  # type: ignore[misc]  # untyped for mypy
+    """A BentoML service whose OpenAPI description is its own, also when it is served
+    from source (BentoML would show its default README there)."""
+
+    @property
+    def doc(self) -> str:
+        """The description given to the decorator."""
+        return str(self.description or super().doc)
+
+
 @bentoml.service(
-    name="card-fraud-service",
+    name=bento_name(SETTINGS.model),
+    description=description(SETTINGS.words),
+    service_class=DescribedService,
     workers=SERVING.workers,
     traffic={"timeout": 30},
     logging={"access": {"enabled": SERVING.access_log}},
@@ -65,8 +78,8 @@ class Unauthorized(BentoMLException):
     tracing={} if SERVING.tracing else {"excluded_urls": ["/predict", "/feedback"]},
     envs=[{"name": "OMP_NUM_THREADS", "value": "1"}],
 )
-class FraudScoring:
-    """Card-fraud scoring: champion/challenger routing, automation degrees, a prediction log."""
+class ModelService:
+    """Scores records: champion/challenger routing, automation degrees, a prediction log."""
 
     champion_model = bentoml.models.BentoModel(BOOT_STATE.champion)
     if BOOT_STATE.challenger:
@@ -77,6 +90,7 @@ class FraudScoring:
             os.environ.get("MODELOPS_LOG_URL", SERVING.log.url),
             SERVING.log.flush_interval_s,
             SERVING.log.max_buffer,
+            id_name=ID_FIELD,
         ).start()
         self.engine = Engine(
             SCHEMA,
@@ -84,6 +98,7 @@ class FraudScoring:
             lambda tag: load_version(tag, SCHEMA),
             reason_codes=SERVING.reason_codes,
             batch_max_rows=SERVING.batch_max_rows,
+            id_field=ID_FIELD,
         )
         self.watcher = StateWatcher(
             STATE_FILE,
@@ -105,19 +120,17 @@ class FraudScoring:
         """/readyz: every model named in the desired state is loaded."""
         return self.engine.ready()
 
-    @bentoml.api
-    async def predict(self, transaction: Transaction) -> Prediction:  # type: ignore[valid-type]
-        """Score one transaction: score, decision, reasons, model version and route."""
-        record = transaction.model_dump(mode="json")  # type: ignore[attr-defined]
-        answers = await self._predict([record], "predict")
-        return Prediction.model_validate(answers[0])
+    @bentoml.api(input_spec=API.predict, output_spec=API.prediction)
+    async def predict(self, record: BaseModel) -> BaseModel:
+        """Score one record: score, decision, reasons, model version and route."""
+        answers = await self._predict([record.model_dump(mode="json")], "predict")
+        return API.prediction.model_validate(answers[0])
 
-    @bentoml.api
-    async def predict_batch(self, transactions: Batch) -> list[Prediction]:
-        """Score up to serving.max_batch_size transactions in one request."""
-        records = [t.model_dump(mode="json") for t in transactions]  # type: ignore[attr-defined]
-        answers = await self._predict(records, "predict_batch")
-        return [Prediction.model_validate(a) for a in answers]
+    @bentoml.api(input_spec=API.predict_batch, output_spec=API.predictions)
+    async def predict_batch(self, records: list[BaseModel]) -> BaseModel:
+        """Score up to serving.max_batch_size records in one request, in order."""
+        answers = await self._predict([r.model_dump(mode="json") for r in records], "predict_batch")
+        return API.predictions.model_validate(answers)
 
     async def _predict(self, records: list[dict[str, Any]], endpoint: str) -> list[dict]:
         try:
@@ -125,26 +138,24 @@ class FraudScoring:
         except NotServingError as exc:
             raise ServiceUnavailable(str(exc)) from exc
 
-    @bentoml.api
+    @bentoml.api(input_spec=API.feedback, output_spec=API.feedback_result)
     def feedback(
-        self,
-        label: Literal[0, 1],
-        request_id: str | None = None,
-        transaction_id: str | None = None,
-    ) -> FeedbackResult:
-        """Attach the ground-truth label (1 = fraud) to an earlier prediction, found by
-        request_id or by transaction_id (its latest answered prediction)."""
-        if (request_id is None) == (transaction_id is None):
-            raise BadInput("give exactly one of request_id or transaction_id")
+        self, label: int, request_id: str | None = None, record_id: str | None = None
+    ) -> BaseModel:
+        """Attach the ground-truth label (1 = positive class) to an earlier prediction,
+        found by request_id or by the record's id (its latest answered prediction)."""
+        if (request_id is None) == (record_id is None):
+            raise BadInput(f"give exactly one of request_id or {ID_FIELD}")
         try:
-            row = self.log.label(label=label, request_id=request_id, transaction_id=transaction_id)
+            row = self.log.label(label=label, request_id=request_id, record_id=record_id)
         except UnknownPredictionError as exc:
             raise NotFound(str(exc)) from exc
         except DuplicateLabelError as exc:
             raise Conflict(str(exc)) from exc
         except SQLAlchemyError as exc:
             raise ServiceUnavailable("the prediction log database is unavailable") from exc
-        return FeedbackResult.model_validate(row)
+        row[ID_FIELD] = row.pop("record_id")
+        return API.feedback_result.model_validate(row)
 
     @bentoml.api
     def metadata(self) -> dict[str, Any]:
@@ -188,6 +199,6 @@ class FraudScoring:
         self.log.close()
 
 
-FraudScoring.add_asgi_middleware(  # type: ignore[attr-defined]  # a bentoml.Service at runtime
+ModelService.add_asgi_middleware(  # type: ignore[attr-defined]  # a bentoml.Service at runtime
     RequestGuard, max_body_bytes=SERVING.max_body_bytes
 )

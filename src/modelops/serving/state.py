@@ -40,7 +40,7 @@ class Shadow(_Strict):
 
 
 class Canary(_Strict):
-    """`percent` of entities (cards) go to the challenger, sticky per entity."""
+    """`percent` of entities go to the challenger, sticky per entity."""
 
     type: Literal["canary"]
     percent: float = Field(gt=0, le=100)
@@ -67,7 +67,7 @@ class Automation(StrEnum):
     """How much of the decision the model makes (README: Serving)."""
 
     SHADOW = "shadow"  # scored and logged; nothing returned to act on
-    ASSIST = "assist"  # every transaction to a human, with score and reasons
+    ASSIST = "assist"  # every record to a human, with score and reasons
     PARTIAL = "partial"  # approve below review threshold, decline above decline, review between
     FULL = "full"  # decline at or above the decline threshold, approve the rest
 
@@ -88,7 +88,7 @@ class Thresholds(_Strict):
 class DesiredState(_Strict):
     """What one environment serves."""
 
-    champion: str = Field(min_length=1, description="BentoML model tag, e.g. card-fraud:1a2b3c")
+    champion: str = Field(min_length=1, description="BentoML model tag, e.g. model:1a2b3c")
     challenger: str | None = None
     strategy: Strategy = Single()
     automation: Automation = Automation.PARTIAL

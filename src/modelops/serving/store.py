@@ -156,9 +156,7 @@ def load_version(tag: str, schema: Schema) -> ModelVersion:
         scorer = Scorer(model, schema, reference)
         probe = scorer.score([reference])
     except Exception as exc:
-        raise ModelRefusedError(
-            f"model '{tag}' cannot score a typical transaction: {exc!r}"
-        ) from exc
+        raise ModelRefusedError(f"model '{tag}' cannot score a typical record: {exc!r}") from exc
     if not (np.isfinite(probe).all() and ((probe >= 0) & (probe <= 1)).all()):
         raise ModelRefusedError(f"model '{tag}' returned an invalid probability {probe}")
     return ModelVersion(str(stored.tag), scorer, thresholds, lineage)

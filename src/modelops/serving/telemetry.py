@@ -13,7 +13,7 @@ PREDICTIONS = metrics.Counter(
 )
 SCORES = metrics.Histogram(
     name="modelops_score",
-    documentation="Fraud score distribution by model version and route",
+    documentation="Score (positive-class probability) distribution by model version and route",
     labelnames=["version", "route"],
     buckets=(0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0),
 )

@@ -1,7 +1,7 @@
 """The peers of the serving benchmark (bench/serving_bench.py), each serving the same
 fitted Pipeline (BENCH_MODEL, a joblib file) without our features:
 
-- `fastapi_sync` / `fastapi_async`: a minimal FastAPI app, one transaction per request,
+- `fastapi_sync` / `fastapi_async`: a minimal FastAPI app, one record per request,
   DataFrame -> Pipeline.predict_proba; `def` (thread pool) and `async def` (event loop).
 - `PlainBatching`: a minimal BentoML service with BentoML's adaptive batching.
 """
@@ -35,14 +35,14 @@ _model = _load() if os.environ.get("BENCH_APP", "").startswith("fastapi") else N
 
 @fastapi_sync.post("/predict")
 def predict_sync(body: dict[str, Any]) -> dict[str, float]:
-    """Score one transaction in FastAPI's thread pool."""
-    return {"score": _score(_model, [body["transaction"]])[0]}
+    """Score one record in FastAPI's thread pool."""
+    return {"score": _score(_model, [body["record"]])[0]}
 
 
 @fastapi_async.post("/predict")
 async def predict_async(body: dict[str, Any]) -> dict[str, float]:
-    """Score one transaction on the event loop."""
-    return {"score": _score(_model, [body["transaction"]])[0]}
+    """Score one record on the event loop."""
+    return {"score": _score(_model, [body["record"]])[0]}
 
 
 @bentoml.service(name="plain-batching", workers=1)
@@ -53,6 +53,6 @@ class PlainBatching:
         self.model = _load()
 
     @bentoml.api(batchable=True)  # BentoML's default batch size and latency budget
-    def predict(self, transactions: list[dict[str, Any]]) -> list[float]:
+    def predict(self, records: list[dict[str, Any]]) -> list[float]:
         """Scores for the (merged) batch."""
-        return _score(self.model, transactions)
+        return _score(self.model, records)

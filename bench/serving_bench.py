@@ -44,7 +44,7 @@ from modelops import paths  # noqa: E402
 from modelops.config import load_settings  # noqa: E402
 from modelops.io import load_model  # noqa: E402
 from modelops.serving.bento import free_port  # noqa: E402
-from modelops.serving.contract import requests_from_frame  # noqa: E402
+from modelops.serving.contract import ApiNames, requests_from_frame  # noqa: E402
 from modelops.serving.store import load_version, save_current  # noqa: E402
 from pipeline_bench import machine  # noqa: E402
 
@@ -224,7 +224,7 @@ def server_commands(
         ),
         **{
             name: (
-                ["bentoml", "serve", "modelops.serving.service:FraudScoring", *host],
+                ["bentoml", "serve", "modelops.serving.service:ModelService", *host],
                 {
                     "MODELOPS_PARAMS": str(params_with_workers(folder, workers)),
                     "MODELOPS_DESIRED_STATE": str(state),
@@ -247,9 +247,14 @@ def params_with_workers(folder: Path, workers: int) -> Path:
 
 
 def body_for(name: str, record: dict[str, Any]) -> str:
+    """The request body each server expects (ours: the envelope named by params.yaml words)."""
     if name == "bentoml_plain_batching":
-        return json.dumps({"transactions": [record]})
-    return json.dumps({"transaction": record})
+        return json.dumps({"records": [record]})
+    if name.startswith("fastapi"):
+        return json.dumps({"record": record})
+    return json.dumps(
+        {ApiNames.from_words(load_settings(REPO / "params.yaml").words).record: record}
+    )
 
 
 def batch_rows(url: str) -> float | None:

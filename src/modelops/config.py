@@ -179,8 +179,8 @@ class BehaviourSettings(_Section):
 class WordSettings(_Section):
     """The words every output uses (summary, report, model card, API, plots)."""
 
-    record: str = Field("record", pattern=r"^[a-z][a-z ]*$")  # one row: customer, claim...
-    records: str = Field("", pattern=r"^([a-z][a-z ]*)?$")  # the plural; default record + s
+    record: str = Field("record", pattern=r"^[a-z]+( [a-z]+)*$")  # one row: customer, claim...
+    records: str = Field("", pattern=r"^([a-z]+( [a-z]+)*)?$")  # the plural; default record + s
     positive: str = Field("positive", min_length=1)  # the class scored: churn, default...
     negative: str = Field("negative", min_length=1)
 

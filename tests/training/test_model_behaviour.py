@@ -94,7 +94,10 @@ def test_same_seed_same_model_and_metrics(train_holdout, settings, fitted, evalu
     train, holdout = train_holdout
     again = fit(build_model(settings.data_schema, settings.model), train, settings.data_schema)
     np.testing.assert_array_equal(
-        score(again, holdout, settings.data_schema), score(fitted, holdout, settings.data_schema)
+        score(again, holdout, settings.data_schema),
+        score(fitted, holdout, settings.data_schema),
+        err_msg="a retrain gives other scores: does model.params set the estimator's seed "
+        "(e.g. random_state)?",
     )
     rerun = evaluate(again, {}, holdout, settings.data_schema, settings.evaluation)
     assert rerun.metrics == evaluation.metrics

@@ -2,9 +2,10 @@
 
 ``valid`` draws rows that pass validation (declared types, ranges, categories and
 nullability, unique ids, whole weeks of event time, both classes) with a learnable
-signal: the positive rate depends on several features through monotone, step and
-hump-shaped effects and one interaction, so a gradient-boosting model beats a logistic
-and a prior-only baseline, while no feature alone comes near ``schema.max_feature_auc``.
+signal: the positive rate depends on every feature (steps and humps of numbers, levels
+of categories and bools) and on one interaction, so a gradient-boosting model beats a
+logistic and a prior-only baseline (given a number without an expected direction, or
+two such features), while no feature alone comes near ``schema.max_feature_auc``.
 ``invalid`` breaks such a frame for one validation rule at a time.
 """
 
@@ -77,7 +78,8 @@ def valid(
     column). The target holds its declared labels, or 0/1 with ``prepared`` (as
     ``modelops.data.prepare`` leaves it; a bool target stays bool). ``expect`` maps
     features to "increases" or "decreases": raising them moves the positive rate that
-    way (params.yaml ``behaviour.expect``). Missing values are NaN/None, not markers."""
+    way (params.yaml ``behaviour.expect``). About ``positive_rate`` of the rows are
+    positive. Missing values are NaN/None, not markers; bool columns have none."""
     if rows < 20:
         raise ValueError(f"rows must be at least 20, got {rows}")
     rng = np.random.default_rng(seed)

@@ -105,8 +105,8 @@ pr-repro: data ## `dvc repro`, recording the outcome (and the failing stage) for
 	modelops repro
 
 behaviour: setup ## the behavioral model tests, run against the pipeline's model and data
-	pytest tests/training/test_model_behaviour.py --pipeline-outputs -m "not retrains" \
-		-p no:cacheprovider -q --junitxml=$(PR_DIR)/behaviour.xml
+	pytest tests/training/test_model_behaviour.py tests/example/test_model.py --pipeline-outputs \
+		-m "not retrains" -p no:cacheprovider -q --junitxml=$(PR_DIR)/behaviour.xml
 
 gates: setup ## judge the model (floors, champion, baselines, slices, budgets); exits 1 on FAIL
 	modelops gates

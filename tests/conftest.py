@@ -1,5 +1,10 @@
-"""Shared fixtures: settings from the repository's params.yaml, shrunk for speed, and
-small data sets built with the simulator.
+"""Shared fixtures: the settings of params.yaml, shrunk for speed, and small data sets
+generated from its schema (``modelops.data.synthetic``), so the template tests pass for
+any adopted dataset.
+
+``MODELOPS_TEST_PARAMS=path/to/params.yaml`` runs the suite against another params file
+(e.g. tests/params/churn.yaml, a made-up adoption). Tests marked ``example`` are about
+the card-fraud example; they are skipped unless ``data.source`` is ``simulator``.
 
 With ``--pipeline-outputs`` the model fixtures are the pipeline's own: the committed
 settings, data/train.parquet, data/holdout.parquet and the fitted models in models/.
@@ -7,6 +12,7 @@ settings, data/train.parquet, data/holdout.parquet and the fitted models in mode
 
 from __future__ import annotations
 
+import inspect
 import os
 import tempfile
 from pathlib import Path
@@ -17,12 +23,16 @@ import pytest
 
 from modelops import paths
 from modelops.config import Settings, load_settings
+from modelops.data import synthetic
 from modelops.data.split import split
-from modelops.example.simulator import simulate_week
 from modelops.io import load_model
-from modelops.training.train import build_baselines, build_model, fit
+from modelops.training.train import build_baselines, build_model, fit, load_estimator_class
 
 REPO = Path(__file__).resolve().parents[1]
+# The params file under test: the repository's, or another adoption's.
+PARAMS = Path(os.environ.get("MODELOPS_TEST_PARAMS") or REPO / "params.yaml").resolve()
+ROWS = 20_000  # synthetic rows: enough for credible intervals, quick to fit
+SEED = 0
 # Serving tests save models and bentos in a throwaway BentoML home, set before BentoML
 # is first imported (it reads the variable once).
 os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="bentoml-tests-")
@@ -37,10 +47,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the example's tests when the params under test do not use its simulator."""
+    source = load_settings(PARAMS).data.source
+    if source == "simulator":
+        return
+    skip = pytest.mark.skip(
+        reason=f"example test (card-fraud simulator): {PARAMS.name} has data.source '{source}'"
+    )
+    for item in items:
+        if item.get_closest_marker("example"):
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def pipeline_outputs(request: pytest.FixtureRequest) -> bool:
     """True with ``--pipeline-outputs``."""
     return bool(request.config.getoption("--pipeline-outputs"))
+
+
+def quicker(settings: Settings, **params: Any) -> dict[str, Any]:
+    """The model's params with those of ``params`` that its estimator accepts."""
+    accepted = inspect.signature(load_estimator_class(settings.model.estimator)).parameters
+    return {**settings.model.params, **{k: v for k, v in params.items() if k in accepted}}
 
 
 def with_updates(settings: Settings, **sections: dict[str, Any]) -> Settings:
@@ -53,20 +82,20 @@ def with_updates(settings: Settings, **sections: dict[str, Any]) -> Settings:
 
 @pytest.fixture(scope="session")
 def repo_settings() -> Settings:
-    """params.yaml as committed."""
-    return load_settings(REPO / "params.yaml")
+    """The params under test as written (params.yaml, or MODELOPS_TEST_PARAMS)."""
+    return load_settings(PARAMS)
 
 
 @pytest.fixture(scope="session")
 def settings(repo_settings: Settings, pipeline_outputs: bool) -> Settings:
-    """The committed settings on a small simulated data set and a quick model."""
+    """The settings under test with a quicker model, fewer resamples, a small simulator."""
     if pipeline_outputs:
         return repo_settings
     return with_updates(
         repo_settings,
         simulator={"weeks": 8, "transactions_per_week": 8000},
         split={"holdout_weeks": 2},
-        model={"params": {**repo_settings.model.params, "max_iter": 100, "learning_rate": 0.1}},
+        model={"params": quicker(repo_settings, max_iter=100, learning_rate=0.1)},
         evaluation={
             "bootstrap": repo_settings.evaluation.bootstrap.model_copy(update={"n_resamples": 200})
         },
@@ -74,21 +103,40 @@ def settings(repo_settings: Settings, pipeline_outputs: bool) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def transactions(settings: Settings) -> pd.DataFrame:
-    """Eight simulated weeks (64,000 rows)."""
+def dataset(settings: Settings) -> pd.DataFrame:
+    """Synthetic rows of the schema in prepared form (target 0/1), eight weeks when there
+    is a time column; ``behaviour.expect`` holds in them."""
+    return synthetic.valid(
+        settings.data_schema, ROWS, SEED, prepared=True, expect=settings.behaviour.expect
+    )
+
+
+@pytest.fixture(scope="session")
+def simulated(settings: Settings) -> pd.DataFrame:
+    """Example: eight weeks of the card-fraud simulator (64,000 rows). Only for tests
+    marked ``example``."""
+    from modelops.example.simulator import simulate_week
+
     weeks = range(settings.simulator.weeks)
     return pd.concat([simulate_week(settings.simulator, w) for w in weeks], ignore_index=True)
+
+
+@pytest.fixture(scope="session")
+def transactions(simulated: pd.DataFrame) -> pd.DataFrame:
+    """The simulator's rows under their former name: kept until the tests using it move
+    to ``dataset`` (template) or are marked ``example``."""
+    return simulated
 
 
 @pytest.fixture(scope="session")
 def train_holdout(
     request: pytest.FixtureRequest, settings: Settings, pipeline_outputs: bool
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The time split of ``transactions`` (or the pipeline's split)."""
+    """The split of ``dataset`` (or the pipeline's split)."""
     if pipeline_outputs:
         return pd.read_parquet(REPO / paths.TRAIN), pd.read_parquet(REPO / paths.HOLDOUT)
-    transactions = request.getfixturevalue("transactions")
-    return split(transactions, settings.data_schema, settings.split)
+    dataset = request.getfixturevalue("dataset")
+    return split(dataset, settings.data_schema, settings.split)
 
 
 @pytest.fixture(scope="session")
@@ -129,7 +177,7 @@ def versions(
     from tests.serving.support import save_version
 
     train, holdout = train_holdout
-    small = with_updates(settings, model={"params": {**settings.model.params, "max_iter": 20}})
+    small = with_updates(settings, model={"params": quicker(settings, max_iter=20)})
     challenger = fit(build_model(small.data_schema, small.model), train, small.data_schema)
     folder = tmp_path_factory.mktemp("versions")
     (folder / "a").mkdir()

@@ -4,11 +4,12 @@ import pytest
 import yaml
 
 from modelops.config import ConfigError, load_settings
-from tests.conftest import REPO
+from modelops.schema import ColumnType
+from tests.conftest import PARAMS
 
 
 def write_params(tmp_path: Path, edit) -> Path:
-    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw = yaml.safe_load(PARAMS.read_text())
     edit(raw)
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw))
@@ -16,26 +17,35 @@ def write_params(tmp_path: Path, edit) -> Path:
 
 
 def test_committed_params_load(repo_settings):
+    schema = repo_settings.data_schema
+    assert schema.columns[schema.target].role == "target"
+    assert set(repo_settings.behaviour.expect) <= set(schema.features)
+
+
+@pytest.mark.example
+def test_the_example_params_describe_the_simulated_card_payments(repo_settings):
     assert repo_settings.data_schema.target == "is_fraud"
     assert repo_settings.model.estimator.endswith("HistGradientBoostingClassifier")
 
 
 def test_out_of_range_value_names_the_field(tmp_path):
-    path = write_params(tmp_path, lambda p: p["simulator"].update(fraud_rate=2))
-    with pytest.raises(ConfigError, match=r"simulator\.fraud_rate"):
+    path = write_params(tmp_path, lambda p: p.setdefault("split", {}).update(holdout_fraction=2))
+    with pytest.raises(ConfigError, match=r"split\.holdout_fraction"):
         load_settings(path)
 
 
 def test_unknown_key_is_rejected(tmp_path):
-    path = write_params(tmp_path, lambda p: p["split"].update(holdout_wekes=3))
+    path = write_params(tmp_path, lambda p: p.setdefault("split", {}).update(holdout_wekes=3))
     with pytest.raises(ConfigError, match=r"split\.holdout_wekes"):
         load_settings(path)
 
 
+def slices(params: dict) -> list:
+    return params.setdefault("evaluation", {}).setdefault("slices", [])
+
+
 def test_slice_on_unknown_column_is_rejected(tmp_path):
-    path = write_params(
-        tmp_path, lambda p: p["evaluation"]["slices"].append({"name": "x", "column": "nope"})
-    )
+    path = write_params(tmp_path, lambda p: slices(p).append({"name": "x", "column": "nope"}))
     with pytest.raises(ConfigError, match="no column 'nope'"):
         load_settings(path)
 
@@ -52,12 +62,13 @@ def test_non_mapping_is_rejected(tmp_path):
         load_settings(path)
 
 
-def test_slice_bins_must_increase(tmp_path):
+def test_slice_bins_must_increase(tmp_path, repo_settings):
+    columns = repo_settings.data_schema.columns
+    numeric = [n for n, c in columns.items() if c.type in (ColumnType.INT, ColumnType.FLOAT)]
+    if not numeric:
+        pytest.skip("the schema has no numeric column")
     path = write_params(
-        tmp_path,
-        lambda p: p["evaluation"]["slices"].append(
-            {"name": "b", "column": "amount", "bins": [5, 1]}
-        ),
+        tmp_path, lambda p: slices(p).append({"name": "b", "column": numeric[0], "bins": [5, 1]})
     )
     with pytest.raises(ConfigError, match="increasing edges"):
         load_settings(path)

@@ -1,8 +1,11 @@
 import numpy as np
 import pandas as pd
+import pytest
 
 from modelops.example.simulator import TACTICS, simulate_week, tactic_mix
 from tests.conftest import with_updates
+
+pytestmark = pytest.mark.example
 
 
 def test_same_seed_same_week(settings):
@@ -18,23 +21,23 @@ def test_other_seed_other_data(settings):
     )
 
 
-def test_realistic_fraud_rate_and_unique_ids(transactions):
-    assert 0.005 <= transactions["is_fraud"].mean() <= 0.02
-    assert transactions["transaction_id"].is_unique
+def test_realistic_fraud_rate_and_unique_ids(simulated):
+    assert 0.005 <= simulated["is_fraud"].mean() <= 0.02
+    assert simulated["transaction_id"].is_unique
 
 
-def test_weeks_follow_each_other(settings, transactions):
-    weeks = transactions["timestamp"].dt.to_period("W").nunique()
+def test_weeks_follow_each_other(settings, simulated):
+    weeks = simulated["timestamp"].dt.to_period("W").nunique()
     assert weeks == settings.simulator.weeks
     start = pd.Timestamp(settings.simulator.start_date)
-    assert transactions["timestamp"].min() >= start
-    assert transactions["timestamp"].max() < start + pd.Timedelta(weeks=settings.simulator.weeks)
+    assert simulated["timestamp"].min() >= start
+    assert simulated["timestamp"].max() < start + pd.Timedelta(weeks=settings.simulator.weeks)
 
 
-def test_online_payments_have_no_distance(transactions):
-    online = transactions["channel"] == "online"
-    assert transactions.loc[online, "distance_from_home_km"].isna().all()
-    assert transactions.loc[~online, "distance_from_home_km"].notna().all()
+def test_online_payments_have_no_distance(simulated):
+    online = simulated["channel"] == "online"
+    assert simulated.loc[online, "distance_from_home_km"].isna().all()
+    assert simulated.loc[~online, "distance_from_home_km"].notna().all()
 
 
 def test_concept_drift_moves_the_tactic_mix(settings):
@@ -54,8 +57,8 @@ def test_data_drift_moves_the_population(settings):
     assert later["amount"].median() > first["amount"].median()
 
 
-def test_fraud_differs_from_legit_where_tactics_act(transactions):
-    fraud = transactions[transactions["is_fraud"] == 1]
-    legit = transactions[transactions["is_fraud"] == 0]
+def test_fraud_differs_from_legit_where_tactics_act(simulated):
+    fraud = simulated[simulated["is_fraud"] == 1]
+    legit = simulated[simulated["is_fraud"] == 0]
     assert fraud["new_device"].mean() > 3 * legit["new_device"].mean()
     assert fraud["txn_count_1h"].mean() > legit["txn_count_1h"].mean()

@@ -53,17 +53,15 @@ def test_repro_record_names_the_failed_stage_and_its_messages():
         "> python pipelines/validate.py\n"
         "[validate] reading 10 files\n"
         "[validate] ERROR: data/raw: 2 problems\n"
-        "  - amount: 3 rows\n"
-        "  - channel: unknown 'atm'\n"
+        "  - price: 3 rows\n"
+        "  - plan: unknown 'gold'\n"
         "[validate] ERROR: stage 'validate' failed; its previous outputs are unchanged\n"
         "ERROR: failed to reproduce 'validate': failed to run: python pipelines/validate.py\n"
     )
     got = parse(output, 1)
     assert got["status"] == "failed"
     assert got["failed_stage"] == "validate"
-    assert (
-        got["errors"][0] == "data/raw: 2 problems\n  - amount: 3 rows\n  - channel: unknown 'atm'"
-    )
+    assert got["errors"][0] == "data/raw: 2 problems\n  - price: 3 rows\n  - plan: unknown 'gold'"
     assert stage_errors(output, "train") == []
     passed = parse("Running stage 'train':\nRunning stage 'evaluate':\n", 0)
     assert passed["stages_run"] == ["train", "evaluate"]

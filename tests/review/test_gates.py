@@ -91,17 +91,17 @@ def test_floors():
 
 
 def test_slices_fail_only_beyond_tolerance_with_enough_positives():
-    champion = {"channel": {"online": {"positives": 500, "roc_auc": 0.90},
-                            "pos": {"positives": 500, "roc_auc": 0.90},
-                            "moto": {"positives": 5, "roc_auc": 0.90}}}  # fmt: skip
-    challenger = {"channel": {"online": {"positives": 500, "roc_auc": 0.85},
-                              "pos": {"positives": 500, "roc_auc": 0.89},
-                              "moto": {"positives": 5, "roc_auc": 0.50}}}  # fmt: skip
+    champion = {"region": {"north": {"positives": 500, "roc_auc": 0.90},
+                           "south": {"positives": 500, "roc_auc": 0.90},
+                           "islands": {"positives": 5, "roc_auc": 0.90}}}  # fmt: skip
+    challenger = {"region": {"north": {"positives": 500, "roc_auc": 0.85},
+                             "south": {"positives": 500, "roc_auc": 0.89},
+                             "islands": {"positives": 5, "roc_auc": 0.50}}}  # fmt: skip
     got = by_status(slice_gates(challenger, champion, "roc_auc", 0.03, min_positives=100))
     assert got == {
-        "slice:channel=online:roc_auc": "fail",
-        "slice:channel=pos:roc_auc": "pass",
-        "slice:channel=moto:roc_auc": "skipped",
+        "slice:region=north:roc_auc": "fail",
+        "slice:region=south:roc_auc": "pass",
+        "slice:region=islands:roc_auc": "skipped",
     }
     assert slice_gates(challenger, None, "roc_auc", 0.03, 100)[0].status == "skipped"
 
@@ -123,9 +123,9 @@ def test_verdict_names_every_failing_gate():
 def test_pipeline_gates_name_the_failing_stage():
     assert by_status(pipeline_gates(None)) == {"data_validation": "skipped"}
     assert by_status(pipeline_gates({"status": "passed"})) == {"data_validation": "pass"}
-    bad_data = {"status": "failed", "failed_stage": "validate", "errors": ["amount: 3 rows"]}
+    bad_data = {"status": "failed", "failed_stage": "validate", "errors": ["price: 3 rows"]}
     (gate,) = pipeline_gates(bad_data)
-    assert (gate.status, gate.reason) == ("fail", "amount: 3 rows")
+    assert (gate.status, gate.reason) == ("fail", "price: 3 rows")
     crash = {"status": "failed", "failed_stage": "train", "errors": [], "exit_code": 1}
     assert by_status(pipeline_gates(crash)) == {"data_validation": "pass", "pipeline": "fail"}
 
@@ -140,10 +140,11 @@ def test_behaviour_gate_reads_junit_xml(tmp_path):
     assert behaviour_gate(tmp_path / "missing.xml").status == "skipped"
     ok = junit(tmp_path, '<testcase name="a"/><testcase name="b"><skipped/></testcase>')
     assert behaviour_gate(ok).status == "pass"
-    bad = junit(tmp_path, '<testcase name="a"/><testcase name="new-device"><failure/></testcase>')
+    failing = "test_expected_direction[tenure-decreases]"
+    bad = junit(tmp_path, f'<testcase name="a"/><testcase name="{failing}"><failure/></testcase>')
     gate = behaviour_gate(bad)
     assert gate.status == "fail"
-    assert "new-device" in gate.reason
+    assert failing in gate.reason
     assert behaviour_gate(junit(tmp_path, "")).status == "skipped"
 
 

@@ -2,10 +2,14 @@ import pytest
 
 from modelops.training.train import ModelConfigError, build_model, load_estimator_class
 
+HGB = "sklearn.ensemble.HistGradientBoostingClassifier"
 
-def test_default_estimator_gets_the_categorical_mask(settings):
-    model = build_model(settings.data_schema, settings.model)
-    estimator = model.named_steps["estimator"]
+
+def test_gradient_boosting_gets_the_categorical_mask(settings):
+    config = settings.model.model_copy(
+        update={"estimator": HGB, "encoding": "ordinal", "params": {}}
+    )
+    estimator = build_model(settings.data_schema, config).named_steps["estimator"]
     assert sum(estimator.categorical_features) == len(settings.data_schema.categorical_features)
 
 
@@ -27,7 +31,7 @@ def test_estimator_by_class_path_with_kwargs(settings):
         ("nosuchpackage.Model", {}, "cannot import"),
         ("sklearn.linear_model.LinearRegression", {}, "not a classifier"),
         (
-            "sklearn.ensemble.HistGradientBoostingClassifier",
+            HGB,
             {"max_iters": 5},
             r"does not accept \['max_iters'\]",
         ),

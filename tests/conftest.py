@@ -24,7 +24,9 @@ import pytest
 from modelops import paths
 from modelops.config import Settings, load_settings
 from modelops.data import synthetic
+from modelops.data.prepare import prepare
 from modelops.data.split import split
+from modelops.data.validation import validate
 from modelops.io import load_model
 from modelops.training.train import build_baselines, build_model, fit, load_estimator_class
 
@@ -104,11 +106,11 @@ def settings(repo_settings: Settings, pipeline_outputs: bool) -> Settings:
 
 @pytest.fixture(scope="session")
 def dataset(settings: Settings) -> pd.DataFrame:
-    """Synthetic rows of the schema in prepared form (target 0/1), eight weeks when there
-    is a time column; ``behaviour.expect`` holds in them."""
-    return synthetic.valid(
-        settings.data_schema, ROWS, SEED, prepared=True, expect=settings.behaviour.expect
-    )
+    """Synthetic rows of the schema as the validate stage writes them (prepared and
+    validated: target 0/1), eight weeks when there is a time column; ``behaviour.expect``
+    holds in them."""
+    raw = synthetic.valid(settings.data_schema, ROWS, SEED, expect=settings.behaviour.expect)
+    return validate(prepare(raw, settings.data_schema), settings.data_schema)
 
 
 @pytest.fixture(scope="session")

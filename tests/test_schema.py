@@ -5,6 +5,7 @@ from pydantic import ValidationError
 from modelops.schema import ColumnType, Schema
 
 
+@pytest.mark.example
 def test_roles_and_feature_groups(repo_settings):
     schema = repo_settings.data_schema
     assert schema.id_column == "transaction_id"

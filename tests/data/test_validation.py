@@ -4,9 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from modelops.config import ModelSettings
 from modelops.data.prepare import prepare
 from modelops.data.sources import ORIGIN, read_files
 from modelops.data.validation import DataValidationError, summarize, validate
+from modelops.schema import Schema
+from modelops.training.train import build_model, fit
 from tests.data.conftest import make_schema
 
 NOW = dt.datetime(2026, 1, 1)
@@ -279,3 +282,20 @@ def test_committed_example_data_passes_preparation_and_validation(transactions, 
     valid = validate(prepare(batch, schema), schema, now=NOW)
     assert list(valid.columns) == list(schema.columns)
     pd.testing.assert_series_equal(valid[schema.target], batch[schema.target].astype("int64"))
+
+
+def test_a_nullable_int_feature_reaches_the_model_as_float():
+    schema = Schema.model_validate(
+        {
+            "columns": {
+                "visits": {"type": "int", "min": 0, "nullable": True},
+                "y": {"type": "int", "role": "target"},
+            }
+        }
+    )
+    raw = pd.DataFrame({"visits": [1, None, 3, 4, 5, 6], "y": [0, 1, 0, 1, 0, 1]})
+    valid = validate(prepare(raw, schema), schema)
+    assert valid["visits"].dtype == "float64"
+    assert valid["visits"].isna().sum() == 1
+    model = fit(build_model(schema, ModelSettings()), valid, schema)
+    assert model.predict_proba(valid[schema.features]).shape == (6, 2)

@@ -15,24 +15,10 @@ from tests.training.test_model_behaviour import HOLDOUT_ROWS, low_and_high
 
 pytestmark = pytest.mark.example
 
-# Declared in params.yaml but measured the other way on the simulator (10th to 90th
-# percentile, mean holdout score; 8 weeks with the quick model / 16 weeks as committed):
-# txn_count_1h 0 -> 1: -0.0005 / -0.0010; card_age_days 373 -> 2725 days: +0.0012 /
-# +0.0003. Card testing and bust-out act beyond those percentiles (8+ in an hour, 20-day
-# cards). Remove an entry when params.yaml stops declaring it.
-WRONG_WAY = {"txn_count_1h", "card_age_days"}
-
 
 def expectations() -> list:
     return [
-        pytest.param(
-            feature,
-            direction,
-            id=f"{feature}-{direction}",
-            marks=[pytest.mark.xfail(strict=True, reason="params.yaml declares the wrong way")]
-            if feature in WRONG_WAY
-            else [],
-        )
+        pytest.param(feature, direction, id=f"{feature}-{direction}")
         for feature, direction in load_settings(PARAMS).behaviour.expect.items()
     ]
 

@@ -27,8 +27,8 @@ from modelops.serving.scorer import reference_values
 from modelops.training.lineage import file_md5
 from modelops.training.metrics import Scored
 from modelops.training.scoring import score
+from tests.conftest import PARAMS, REPO
 
-REPO = Path(__file__).resolve().parents[2]
 SERVICE = "modelops.serving.service:ModelService"
 
 
@@ -146,7 +146,7 @@ def running_server(
 ) -> Iterator[Server]:
     """Serve ``target`` (the repository's service, or a Bento tag) with its own params,
     desired state and prediction log in ``folder``; stopped (SIGTERM) at exit."""
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params = yaml.safe_load(PARAMS.read_text())
     params["serving"] = params.get("serving", {}) | {"reload_interval_s": 0.2} | (serving or {})
     (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     state_file = write_state(folder / "state.yaml", **state)

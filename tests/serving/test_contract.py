@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from modelops.config import ConfigError, WordSettings
 from modelops.serving.bento import bento_name, description
 from modelops.serving.contract import ApiNames, api_models
-from tests.conftest import with_updates
+from tests.conftest import PARAMS, with_updates
 from tests.serving.support import REPO, assert_spec_follows, sample_requests, write_state
 
 OTHER_WORDS = {"record": "customer", "positive": "churn", "negative": "retained"}
@@ -102,7 +102,7 @@ def test_the_service_names_and_description_follow_model_name_and_words(other):
 def run_with_other_words(versions, folder: Path, code: str) -> str:
     """Run Python ``code`` in the repository with params.yaml in the other words, serving
     versions[0]; return the last line it printed."""
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params = yaml.safe_load(PARAMS.read_text())
     params["words"] = OTHER_WORDS
     params["model"]["name"] = "churn"
     (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -278,7 +278,10 @@ def validate(
         raise DataValidationError(source, len(frame), leaks)
     result = valid[list(schema.columns)].reset_index(drop=True)
     result.attrs.pop(ORIGIN, None)  # the validated data is one new file
-    return result
+    # A nullable int column is checked as pandas' Int64; the model reads it as float with
+    # NaN (scikit-learn refuses pd.NA), as serving does.
+    nullable_ints = [c for c in result.columns if isinstance(result[c].dtype, pd.Int64Dtype)]
+    return result.astype(dict.fromkeys(nullable_ints, "float64"))
 
 
 def summarize(frame: pd.DataFrame, schema: Schema) -> dict[str, Any]:

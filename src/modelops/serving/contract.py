@@ -13,11 +13,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictBool, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    StrictBool,
+    WithJsonSchema,
+    create_model,
+)
 
 from modelops.config import ConfigError, WordSettings
 from modelops.schema import ColumnSpec, ColumnType, Role, Schema
@@ -62,12 +72,24 @@ class ApiNames:
         return names
 
 
+def _one_of(allowed: tuple[int, ...]) -> Callable[[int], int]:
+    """A check that an int (never a bool: the field is strict) is one of ``allowed``."""
+
+    def check(value: int) -> int:
+        if value not in allowed:
+            raise ValueError(f"Input should be one of {list(allowed)}")
+        return value
+
+    return check
+
+
 def _annotation(spec: ColumnSpec, unknown_categories: str) -> Any:
     if spec.type == ColumnType.FLOAT:
         return Annotated[float, Field(strict=True, allow_inf_nan=False, ge=spec.min, le=spec.max)]
     if spec.type == ColumnType.INT:
         if spec.allowed:
-            return Literal[spec.allowed]
+            enum = WithJsonSchema({"type": "integer", "enum": list(spec.allowed)})
+            return Annotated[int, Field(strict=True), AfterValidator(_one_of(spec.allowed)), enum]
         return Annotated[int, Field(strict=True, ge=spec.min, le=spec.max)]
     if spec.type == ColumnType.BOOL:
         return StrictBool

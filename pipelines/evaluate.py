@@ -37,6 +37,7 @@ def main(settings: Settings, log: logging.Logger) -> None:
             schema,
             settings.evaluation,
             progress=bar.update,
+            words=settings.words,
         )
     write_json(result.metrics, paths.METRICS)
     write_json(result.baselines, paths.BASELINE_METRICS)
@@ -61,7 +62,8 @@ def main(settings: Settings, log: logging.Logger) -> None:
         raw_hash=raw_data_hash(paths.DVC_LOCK, settings.data.path),
     )
     write_json(record, paths.LINEAGE)
-    write_text(model_card(record, result.slices, boot.confidence), paths.MODEL_CARD)
+    card = model_card(record, result.slices, boot.confidence, settings.model_card, settings.words)
+    write_text(card, paths.MODEL_CARD)
     auc = result.metrics["roc_auc"]
     log.info(
         "%s: ROC-AUC %.4f [%.4f, %.4f]",

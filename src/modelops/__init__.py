@@ -1,1 +1,1 @@
-"""Card-fraud model operations library."""
+"""modelops: a GitOps template for continuously retrained binary classifiers."""

@@ -88,7 +88,7 @@ def _serving(args: argparse.Namespace, settings: Settings) -> int:
 def _without_settings(args: argparse.Namespace) -> int | None:
     """The commands that do not read params.yaml first; None for the others."""
     if args.command == "summary":
-        print(summary())
+        print(summary(args.params))
         return 0
     if args.command == "preview":
         preview.main(paths.REPORT, paths.REPORT.with_suffix(".html"), paths.REPORT_PNG)

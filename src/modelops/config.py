@@ -31,7 +31,7 @@ class DataSettings(_Section):
 
 
 class SimulatorSettings(_Section):
-    """The seeded card-transaction simulator (example domain)."""
+    """The example's seeded simulator; ignored unless data.source is simulator."""
 
     seed: int = 42
     start_date: dt.date = dt.date(2025, 1, 6)

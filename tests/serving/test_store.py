@@ -20,8 +20,8 @@ def project(root, settings, model, train):
     write_parquet(train, root / paths.TRAIN)
     md5 = file_md5(root / paths.MODEL)
     lineage = {
-        "model_id": f"{settings.model.name}-{md5[:12]}", "created_at": "2026-01-01T00:00:00+00:00",
-        "git": {"commit": "abc"}, "model": {"md5": md5},
+        "model_id": f"{settings.model.name}-{md5[:12]}", "code": {"md5": "c"},
+        "model": {"md5": md5},
         "data": {"raw": {"md5": "r"}, "train": {"md5": "t"}, "holdout": {"md5": "h"}},
         "metrics": {"roc_auc": {"value": 0.9}},
         "decision": {"threshold": 0.1, "decline_threshold": 0.9},
@@ -43,7 +43,8 @@ def test_the_current_model_is_saved_with_its_lineage_and_becomes_latest(
 
     assert save_current(settings, tmp_path / "a") == first_tag
     meta = bentoml.models.get(first_tag).info.metadata
-    assert (meta["git_commit"], meta["train_md5"], meta["decline_threshold"]) == ("abc", "t", 0.9)
+    assert (meta["code_md5"], meta["train_md5"], meta["decline_threshold"]) == ("c", "t", 0.9)
+    assert meta["git_commit"] == "", "outside a git repository: no commit"
     assert save_current(settings, tmp_path / "b") == second_tag
     assert resolve(f"{settings.model.name}:latest") == second_tag
     assert save_current(settings, tmp_path / "a") == first_tag, "back to the first model"

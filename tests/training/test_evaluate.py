@@ -1,17 +1,25 @@
 import itertools
+from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
-from modelops.config import SliceSettings
+from modelops.config import SliceSettings, WordSettings
 from modelops.training.evaluate import evaluate, slice_labels
 from modelops.training.metrics import METRICS
+from tests.conftest import REPO
 
 
 @pytest.fixture(scope="module")
 def evaluation(fitted, fitted_baselines, train_holdout, settings):
     return evaluate(
-        fitted, fitted_baselines, train_holdout[1], settings.data_schema, settings.evaluation
+        fitted,
+        fitted_baselines,
+        train_holdout[1],
+        settings.data_schema,
+        settings.evaluation,
+        words=settings.words,
     )
 
 
@@ -43,21 +51,46 @@ def test_slices_cover_the_holdout(evaluation, train_holdout, settings):
         assert sum(v["rows"] for v in values.values()) == len(train_holdout[1])
         if item.bins is not None:
             bands = {f"{lo:g}-{hi:g}" for lo, hi in itertools.pairwise(item.bins)}
-            assert set(values) <= bands | {"nan"}
+            assert set(values) <= bands | {"nan"}  # missing values form their own slice
 
 
-def test_plot_tables(evaluation, train_holdout):
+def test_plot_tables(evaluation, train_holdout, settings):
     plots = evaluation.plots
     roc = plots["roc"]
     assert roc["fpr"].iloc[0] == 0
     assert roc["tpr"].iloc[-1] == 1
     assert roc["fpr"].is_monotonic_increasing
     assert len(plots["confusion"]) == len(train_holdout[1])
-    assert plots["confusion"]["predicted"].nunique() == 2
-    shares = plots["score_distribution"].drop(columns="score")
-    assert shares.shape[1] == 2
-    assert shares.sum().tolist() == pytest.approx([1, 1], abs=1e-4)
+    words = settings.words
+    assert set(plots["confusion"]["predicted"]) == {words.negative, words.positive}
+    assert plots["score_distribution"]["positive"].sum() == pytest.approx(1, abs=1e-4)
+    assert plots["score_distribution"]["negative"].sum() == pytest.approx(1, abs=1e-4)
     assert len(plots["calibration"]) > 2
+
+
+def test_plot_columns_are_the_ones_dvc_yaml_plots(evaluation):
+    """The column names are fixed for any data, so dvc.yaml's plot definitions hold."""
+    pipeline = yaml.safe_load((REPO / "dvc.yaml").read_text())
+    for plot in pipeline["plots"]:
+        (definition,) = plot.values()
+        for file, columns in definition["y"].items():
+            table = evaluation.plots[Path(file).stem]
+            names = columns if isinstance(columns, list) else [columns]
+            assert {definition["x"], *names} <= set(table.columns), file
+    assert list(evaluation.plots["calibration"]) == ["mean_predicted", "fraction_positive"]
+    assert list(evaluation.plots["score_distribution"]) == ["score", "negative", "positive"]
+
+
+def test_confusion_classes_use_the_words(fitted, fitted_baselines, train_holdout, settings):
+    words = WordSettings(record="claim", positive="denied", negative="paid")
+    small = settings.evaluation.model_copy(
+        update={"bootstrap": settings.evaluation.bootstrap.model_copy(update={"n_resamples": 50})}
+    )
+    got = evaluate(fitted, {}, train_holdout[1], settings.data_schema, small, words=words)
+    confusion = got.plots["confusion"]
+    assert set(confusion["actual"]) == set(confusion["predicted"]) == {"paid", "denied"}
+    labels = train_holdout[1][settings.data_schema.target].to_numpy()
+    assert (confusion["actual"] == "denied").sum() == labels.sum()
 
 
 def test_holdout_scores_keep_row_ids_for_later_comparison(evaluation, train_holdout, settings):
@@ -65,10 +98,12 @@ def test_holdout_scores_keep_row_ids_for_later_comparison(evaluation, train_hold
     ids = settings.data_schema.id_column
     expected = holdout[ids] if ids else holdout.index
     assert scores[ids or "row"].tolist() == expected.tolist()
-    assert scores["flagged"].mean() == pytest.approx(settings.evaluation.review_rate, abs=0.002)
+    rate = settings.evaluation.review_rate
+    assert scores["flagged"].mean() == pytest.approx(rate, abs=0.1 * rate)
 
 
 def test_numeric_slice_bands():
-    bands = SliceSettings(name="band", column="x", bins=[0, 25, 100, 500, 100000])
-    labels = slice_labels(pd.DataFrame({"x": [0.5, 25, 25.01, 600, 100000]}), bands)
+    bands = SliceSettings(name="amount_band", column="amount", bins=[0, 25, 100, 500, 100000])
+    frame = pd.DataFrame({"amount": [0.5, 25, 25.01, 600, 100000]})
+    labels = slice_labels(frame, bands)
     assert labels.tolist() == ["0-25", "0-25", "25-100", "500-100000", "500-100000"]

@@ -1,6 +1,9 @@
 import pytest
+from threadpoolctl import threadpool_limits
 
-from modelops.training.train import ModelConfigError, build_model, load_estimator_class
+from modelops.io import dump_model
+from modelops.training.lineage import file_md5
+from modelops.training.train import ModelConfigError, build_model, fit, load_estimator_class
 
 HGB = "sklearn.ensemble.HistGradientBoostingClassifier"
 
@@ -63,3 +66,15 @@ def test_estimators_taking_kwargs_accept_any_param(settings):
 
 def test_class_path_loader():
     assert load_estimator_class("sklearn.dummy.DummyClassifier").__name__ == "DummyClassifier"
+
+
+def test_the_fitted_file_does_not_depend_on_the_thread_count(train_holdout, settings, tmp_path):
+    """Same data and code, same bytes: fitting ignores how many threads the caller allows."""
+    train = train_holdout[0].head(3000)
+    schema = settings.data_schema
+    digests = set()
+    for threads in (1, 2):
+        with threadpool_limits(limits=threads):
+            model = fit(build_model(schema, settings.model), train, schema)
+        digests.add(file_md5(dump_model(model, tmp_path / f"model-{threads}.joblib")))
+    assert len(digests) == 1

@@ -22,8 +22,11 @@ STYLE = {
 }
 
 
-def curves_png(scores: pd.DataFrame, target: Path, calibration_bins: int = 10) -> Path:
-    """Draw each model column of ``scores`` (label + one score column per model)."""
+def curves_png(
+    scores: pd.DataFrame, target: Path, calibration_bins: int = 10, positive: str = "positive"
+) -> Path:
+    """Draw each model column of ``scores`` (label + one score column per model);
+    ``positive`` is what params.yaml's words call the positive class."""
     fig, (roc, pr, cal) = plt.subplots(1, 3, figsize=(12, 3.8), dpi=100)
     y = scores["label"].to_numpy()
     top = 0.0  # the calibration panel spans the predicted and observed range
@@ -40,13 +43,14 @@ def curves_png(scores: pd.DataFrame, target: Path, calibration_bins: int = 10) -
         cal.plot(predicted, observed, line, color=color, marker="o", markersize=3, label=label)
         top = max(top, float(predicted.max()), float(observed.max()))
     roc.plot([0, 1], [0, 1], ":", color="#afb8c1", linewidth=1)
+    observed = f"observed {positive} rate"
     top = max(top * 1.05, 0.01)
     cal.plot([0, top], [0, top], ":", color="#afb8c1", linewidth=1)
     cal.set(xlim=(0, top), ylim=(0, top))
     for ax, title, xlabel, ylabel, corner in (
         (roc, "ROC", "false positive rate", "true positive rate", "lower right"),
         (pr, "Precision-recall", "recall", "precision", "upper right"),
-        (cal, "Calibration", "mean predicted probability", "observed fraud rate", "upper left"),
+        (cal, "Calibration", "mean predicted probability", observed, "upper left"),
     ):
         ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
         ax.grid(alpha=0.3)

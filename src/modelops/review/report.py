@@ -20,14 +20,14 @@ import pandas as pd
 import yaml
 
 from modelops import paths
-from modelops.config import Settings
+from modelops.config import Settings, WordSettings
 from modelops.errors import InputError
 from modelops.io import read_json, write_text
 from modelops.review.compare import champion_source
 from modelops.review.plots import curves_png
 from modelops.training.lineage import raw_data_hash
 from modelops.training.metrics import HIGHER_IS_BETTER
-from modelops.training.summary import LABELS
+from modelops.training.summary import metric_labels
 from modelops.vcs import changed_files, git_state
 
 LIMIT = 65_536  # GitHub's comment limit, in characters
@@ -49,6 +49,7 @@ class ReportInputs:
     commits: dict[str, Any] = field(default_factory=dict)
     changed_files: list[str] | None = None  # base..HEAD, None: unknown
     figure: str | None = None  # relative path of the curves PNG, None: not embedded
+    words: WordSettings = field(default_factory=WordSettings)  # params.yaml `words`
 
 
 # ---------------------------------------------------------------- formatting
@@ -129,11 +130,15 @@ def headline(inputs: ReportInputs) -> list[str]:
         out.append(
             f"**ROC-AUC {num(champ['value'])} → {num(chall['value'])}** "
             f"({difference(auc, 'roc_auc')}, {judgement(auc, 'roc_auc')}) on the same "
-            f"{c['holdout']['rows']:,} holdout rows ({c['holdout']['positives']:,} fraud)."
+            f"{c['holdout']['rows']:,} holdout {inputs.words.plural} "
+            f"({c['holdout']['positives']:,} {inputs.words.positive} cases)."
         )
     elif c:
         chall = c["metrics"]["challenger"]["roc_auc"]
-        out.append(f"**ROC-AUC {estimate(chall)}** on {c['holdout']['rows']:,} holdout rows.")
+        out.append(
+            f"**ROC-AUC {estimate(chall)}** on {c['holdout']['rows']:,} holdout "
+            f"{inputs.words.plural}."
+        )
     out.append(champion_line(inputs.champion))
     if c and c["holdout"].get("note"):
         out.append(f"Note: {c['holdout']['note']}.")
@@ -189,21 +194,23 @@ METRIC_ORDER = (
 )
 
 
-def metrics_table(c: dict[str, Any]) -> list[str]:
+def metrics_table(c: dict[str, Any], words: WordSettings) -> list[str]:
     """Base vs. PR with the paired difference of each metric."""
     h = c["holdout"]
     metrics, diff = c["metrics"], c.get("difference")
+    labels = metric_labels(words)
     rows = []
     for m in METRIC_ORDER:
         base = estimate(metrics["champion"][m], m) if "champion" in metrics else "–"
         delta = [difference(diff[m], m), judgement(diff[m], m)] if diff else ["–", "–"]
-        rows.append([LABELS[m], base, estimate(metrics["challenger"][m], m), *delta])
+        rows.append([labels[m], base, estimate(metrics["challenger"][m], m), *delta])
     return [
         "### Metrics: base vs. this PR",
         "",
-        f"Same {h['rows']:,} holdout rows and the same {h['resamples']} bootstrap resamples; "
-        f"{h['confidence']:.0%} intervals; the difference is paired (PR − base). "
-        f"Decisions at a review rate of {h['review_rate']:.1%}.",
+        f"Same {h['rows']:,} holdout {words.plural} and the same {h['resamples']} bootstrap "
+        f"resamples; {h['confidence']:.0%} intervals; the difference is paired (PR − base). "
+        f"Decisions at a review rate of {h['review_rate']:.1%}: each model flags its top "
+        f"{h['review_rate']:.1%} of the {words.plural} by score.",
         "",
         *table(["metric", "base (champion)", "this PR", "difference", ""], rows, "lrrrl"),
         "",
@@ -304,17 +311,19 @@ def schema_changes(base: dict[str, Any] | None, pr: dict[str, Any]) -> list[str]
     return ["Schema changes:", "", *lines, ""] if lines else ["Schema: unchanged.", ""]
 
 
-DATA_ROWS = (
-    ("rows", "rows"),
-    ("weeks", "weeks"),
-    ("positives", "fraud cases"),
-    ("positive_rate", "fraud rate"),
-    ("time_max", "latest transaction"),
-)
+def data_rows(words: WordSettings) -> tuple[tuple[str, str], ...]:
+    """The data facts compared (keys of metrics/data.json) and their labels."""
+    return (
+        ("rows", "rows"),
+        ("weeks", "weeks"),
+        ("positives", f"{words.positive} cases"),
+        ("positive_rate", f"{words.positive} rate"),
+        ("time_max", f"latest {words.record}"),
+    )
 
 
 def data_diff(inputs: ReportInputs) -> list[str]:
-    """Rows, weeks, fraud rate and raw-data hash, base vs. PR, and validation."""
+    """Rows, weeks, positive rate and raw-data hash, base vs. PR, and validation."""
     base, pr = inputs.data
     raw_base, raw_pr = inputs.raw
     out = ["#### Data", ""]
@@ -323,7 +332,7 @@ def data_diff(inputs: ReportInputs) -> list[str]:
     if failed:
         pr = None  # metrics/data.json is stale when validation failed
     rows = []
-    for key, label in DATA_ROWS:
+    for key, label in data_rows(inputs.words):
         old = (base or {}).get(key)
         new = (pr or {}).get(key)
         change = ""
@@ -403,7 +412,9 @@ def _ms(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f} ms"
 
 
-def slices_block(c: dict[str, Any], verdict: dict[str, Any], limit: int) -> list[str]:
+def slices_block(
+    c: dict[str, Any], verdict: dict[str, Any], limit: int, words: WordSettings
+) -> list[str]:
     """Per-slice metric of both models, with the slice gate's status."""
     status = {g["name"]: g["status"] for g in verdict["gates"] if g["name"].startswith("slice:")}
     ours, theirs = c["slices"]["challenger"], c["slices"].get("champion") or {}
@@ -433,7 +444,7 @@ def slices_block(c: dict[str, Any], verdict: dict[str, Any], limit: int) -> list
         else []
     )
     body = table(
-        ["slice", "rows", "fraud", f"base {metric}", f"PR {metric}", "difference", "gate"],
+        ["slice", "rows", words.positive, f"base {metric}", f"PR {metric}", "difference", "gate"],
         shown,
         "lrrrrrl",
     )
@@ -464,13 +475,13 @@ def render(inputs: ReportInputs) -> str:
     for slice_rows in (500, 100, 20, 0):
         parts = headline(inputs) + pipeline_failure(inputs)
         if c:
-            parts += metrics_table(c)
+            parts += metrics_table(c, inputs.words)
         parts += gates_table(inputs.verdict)
         parts += ["### What changed", "", *files_changed(inputs.changed_files)]
         parts += [*params_diff(*inputs.params), *data_diff(inputs)]
         parts += curves(inputs)
         if c:
-            parts += slices_block(c, inputs.verdict, slice_rows)
+            parts += slices_block(c, inputs.verdict, slice_rows, inputs.words)
         parts += provenance(inputs)
         text = "\n".join(parts).rstrip() + "\n"
         if len(text) < LIMIT:
@@ -512,6 +523,7 @@ def gather(settings: Settings, images: bool) -> ReportInputs:
             pd.read_parquet(paths.PR_SCORES),
             paths.PR / FIGURE,
             settings.evaluation.calibration_bins,
+            settings.words.positive,
         )
         figure = FIGURE
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -530,6 +542,7 @@ def gather(settings: Settings, images: bool) -> ReportInputs:
         commits=git_state() | {"at": now},
         changed_files=changed_files(source.get("commit")),
         figure=figure,
+        words=settings.words,
     )
 
 

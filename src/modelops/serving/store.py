@@ -26,6 +26,7 @@ from modelops.schema import Schema
 from modelops.serving.policy import Thresholds
 from modelops.serving.scorer import Scorer, reference_values
 from modelops.training.lineage import file_md5
+from modelops.vcs import git_state
 
 MODEL_FILE = "model.joblib"
 LINEAGE_FILE = "lineage.json"
@@ -51,8 +52,7 @@ class ModelVersion:
         return {
             "tag": self.tag,
             "model_id": self.lineage["model_id"],
-            "git_commit": self.lineage["git"]["commit"],
-            "created_at": self.lineage["created_at"],
+            "code_md5": self.lineage["code"]["md5"],
             "data_md5": {part: data[part]["md5"] for part in ("raw", "train", "holdout")},
             "metrics": {k: v["value"] for k, v in self.lineage["metrics"].items()},
             "thresholds": {"review": self.thresholds.review, "decline": self.thresholds.decline},
@@ -94,7 +94,8 @@ def save_current(settings: Settings, root: Path | str = ".") -> str:
     model = load_model(model_path)
     columns = list(model.feature_names_in_)
     train = pd.read_parquet(root / paths.TRAIN, columns=columns)
-    return save(name, model_path, lineage, reference_values(train, settings.data_schema, columns))
+    reference = reference_values(train, settings.data_schema, columns)
+    return save(name, model_path, lineage, reference, commit=git_state(root)["commit"])
 
 
 def version_tag(name: str, lineage: dict[str, Any]) -> str:
@@ -102,9 +103,16 @@ def version_tag(name: str, lineage: dict[str, Any]) -> str:
     return f"{name}:{lineage['model_id'].removeprefix(name + '-')}"
 
 
-def save(name: str, model_path: Path, lineage: dict[str, Any], reference: dict[str, Any]) -> str:
+def save(
+    name: str,
+    model_path: Path,
+    lineage: dict[str, Any],
+    reference: dict[str, Any],
+    commit: str | None = None,
+) -> str:
     """Save a model file as ``name:<version from lineage's model_id>``; a version already
-    in the store is kept as it is (same id, same bytes)."""
+    in the store is kept as it is (same id, same bytes). ``commit``: the git commit it
+    was saved from (lineage identifies the code by its hash instead)."""
     tag = version_tag(name, lineage)
     try:
         return resolve(tag)
@@ -112,7 +120,8 @@ def save(name: str, model_path: Path, lineage: dict[str, Any], reference: dict[s
         pass
     metadata = {
         "model_id": lineage["model_id"],
-        "git_commit": lineage["git"]["commit"] or "",
+        "git_commit": commit or "",
+        "code_md5": lineage["code"]["md5"],
         "raw_data_md5": lineage["data"]["raw"]["md5"] or "",
         "train_md5": lineage["data"]["train"]["md5"],
         "holdout_md5": lineage["data"]["holdout"]["md5"],

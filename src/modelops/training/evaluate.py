@@ -13,7 +13,7 @@ import pandas as pd
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from modelops.config import EvaluationSettings, SliceSettings
+from modelops.config import EvaluationSettings, SliceSettings, WordSettings
 from modelops.schema import Schema
 from modelops.training.metrics import (
     HIGHER_IS_BETTER,
@@ -30,6 +30,7 @@ from modelops.training.scoring import score
 MODEL = "model"
 CURVE_POINTS = 200
 SCORE_BINS = 40
+DEFAULT_WORDS = WordSettings()
 
 
 @dataclass(frozen=True)
@@ -128,32 +129,35 @@ def _curve(x: np.ndarray, y: np.ndarray, names: tuple[str, str]) -> pd.DataFrame
     return pd.DataFrame({names[0]: x[keep].round(5), names[1]: y[keep].round(5)})
 
 
-def plot_data(holdout: Holdout, scored: Scored, calibration_bins: int) -> dict[str, pd.DataFrame]:
-    """Tables behind the DVC plots (ROC, PR, calibration, score distribution, confusion)."""
+def plot_data(
+    holdout: Holdout, scored: Scored, calibration_bins: int, words: WordSettings = DEFAULT_WORDS
+) -> dict[str, pd.DataFrame]:
+    """Tables behind the DVC plots (ROC, PR, calibration, score distribution, confusion).
+    Column names are fixed, so dvc.yaml's plot definitions hold for any data; the
+    confusion table's class names are ``words.negative`` and ``words.positive``."""
     y, s = holdout.y, scored.score
     fpr, tpr, _ = roc_curve(y, s)
     precision, recall, _ = precision_recall_curve(y, s)
     observed, predicted = calibration_curve(y, s, n_bins=calibration_bins, strategy="quantile")
     edges = np.linspace(0, 1, SCORE_BINS + 1)
-    legit, _ = np.histogram(s[y == 0], bins=edges)
-    fraud, _ = np.histogram(s[y == 1], bins=edges)
-    flagged = scored.flagged
-    names = np.array(["legit", "fraud"])
+    negative, _ = np.histogram(s[y == 0], bins=edges)
+    positive, _ = np.histogram(s[y == 1], bins=edges)
+    names = np.array([words.negative, words.positive])
     return {
         "roc": _curve(fpr, tpr, ("fpr", "tpr")),
         "precision_recall": _curve(recall[::-1], precision[::-1], ("recall", "precision")),
         "calibration": pd.DataFrame(
-            {"mean_predicted": predicted.round(5), "fraction_fraud": observed.round(5)}
+            {"mean_predicted": predicted.round(5), "fraction_positive": observed.round(5)}
         ),
         "score_distribution": pd.DataFrame(
             {
                 "score": ((edges[:-1] + edges[1:]) / 2).round(4),
-                "legit": (legit / max(legit.sum(), 1)).round(6),
-                "fraud": (fraud / max(fraud.sum(), 1)).round(6),
+                "negative": (negative / max(negative.sum(), 1)).round(6),
+                "positive": (positive / max(positive.sum(), 1)).round(6),
             }
         ),
         "confusion": pd.DataFrame(
-            {"actual": names[y.astype(int)], "predicted": names[flagged.astype(int)]}
+            {"actual": names[y.astype(int)], "predicted": names[scored.flagged.astype(int)]}
         ),
     }
 
@@ -165,6 +169,7 @@ def evaluate(
     schema: Schema,
     settings: EvaluationSettings,
     progress: Callable[[int], object] | None = None,
+    words: WordSettings = DEFAULT_WORDS,
 ) -> Evaluation:
     """Score the model and its baselines on the same holdout rows and resamples."""
     holdout = make_holdout(frame, schema, settings)
@@ -210,6 +215,6 @@ def evaluate(
         metrics=metrics,
         baselines=baseline_report,
         slices=slice_metrics(frame, holdout, main, settings.slices),
-        plots=plot_data(holdout, main, settings.calibration_bins),
+        plots=plot_data(holdout, main, settings.calibration_bins, words),
         holdout_scores=holdout_scores,
     )

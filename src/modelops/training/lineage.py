@@ -1,28 +1,37 @@
 """Lineage: the metadata record of a trained model version and its model card.
 
-The record names the model (id = name + content hash of the model file), the git
-commit it was trained at, the data hashes (raw data from dvc.lock, train and holdout
-files hashed directly), params, row counts and time ranges, library versions and
-metrics. The decision threshold travels with it, so serving uses the one evaluated.
+The record names the model (id = name + content hash of the model file), the code
+(hashes of the code files the train, baselines and evaluate stages declare in
+dvc.yaml), the data hashes (raw data from dvc.lock, train and holdout files hashed
+directly), the params sections those stages declare, row counts and time ranges,
+library versions and metrics. The decision threshold travels with it, so serving uses
+the one evaluated. Nothing in it depends on when or from which commit it was made, so
+rerunning the pipeline on the same inputs writes the same bytes (the release step
+records the commit).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import importlib.metadata
 import platform
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import yaml
 
-from modelops.config import Settings
+from modelops.config import ModelCardSettings, Settings, WordSettings
+from modelops.errors import InputError
 from modelops.schema import Schema
-from modelops.vcs import git_state
 
 LIBRARIES = ("scikit-learn", "pandas", "numpy", "pyarrow", "pandera", "dvc", "modelops")
+PIPELINE = Path("dvc.yaml")
+STAGES = ("train", "baselines", "evaluate")  # the stages that shape the model and its record
+DEFAULT_WORDS = WordSettings()
+DEFAULT_CARD = ModelCardSettings()
 
 
 def file_md5(path: Path | str) -> str:
@@ -77,6 +86,50 @@ def describe_part(frame: pd.DataFrame, path: Path, schema: Schema) -> dict[str, 
     return part
 
 
+@dataclass(frozen=True)
+class StageInputs:
+    """What some stages of dvc.yaml declare: code files and params sections."""
+
+    code: tuple[str, ...]
+    params: tuple[str, ...]
+
+
+def _names(items: Iterable[Any]) -> list[str]:
+    """Entries of a stage's deps or params list (a plain name, or a mapping's keys)."""
+    return [name for item in items for name in (item if isinstance(item, dict) else [item])]
+
+
+def stage_inputs(pipeline: Path | str = PIPELINE, stages: Iterable[str] = STAGES) -> StageInputs:
+    """The ``.py`` dependencies and the params.yaml sections ``stages`` declare."""
+    try:
+        declared = yaml.safe_load(Path(pipeline).read_text())["stages"]
+        chosen = [declared[name] for name in stages]
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+        raise InputError(f"{pipeline}: cannot read the stages {list(stages)}: {exc!r}") from exc
+    code, sections = set(), set()
+    for stage in chosen:
+        code |= {d for d in _names(stage.get("deps", [])) if str(d).endswith(".py")}
+        for item in stage.get("params", []):
+            if isinstance(item, dict):  # {file: [keys]}: keys of another params file
+                sections |= {str(k).split(".")[0] for v in item.values() for k in v or []}
+            else:
+                sections.add(str(item).split(".")[0])
+    return StageInputs(tuple(sorted(code)), tuple(sorted(sections)))
+
+
+def code_hashes(files: Iterable[str], root: Path | str = ".") -> dict[str, Any]:
+    """MD5 of each code file, and one MD5 over all of them (of ``md5  path`` lines)."""
+    hashes = {}
+    for name in sorted(files):
+        try:
+            hashes[name] = file_md5(Path(root) / name)
+        except OSError as exc:
+            raise InputError(f"{name}: a code dependency in dvc.yaml: {exc}") from exc
+    lines = "".join(f"{md5}  {name}\n" for name, md5 in hashes.items())
+    combined = hashlib.md5(lines.encode(), usedforsecurity=False).hexdigest()
+    return {"md5": combined, "files": hashes}
+
+
 def build_record(
     *,
     settings: Settings,
@@ -85,14 +138,17 @@ def build_record(
     metrics: dict[str, Any],
     baselines: dict[str, Any],
     raw_hash: str | None,
+    pipeline: Path = PIPELINE,
 ) -> dict[str, Any]:
-    """The lineage record of one model version."""
+    """The lineage record of one model version; ``pipeline`` (dvc.yaml) says which code
+    files and params sections the stages depend on."""
     digest = file_md5(model_path)
+    declared = stage_inputs(pipeline)
+    params = settings.model_dump(mode="json", by_alias=True)
     return {
         "model_id": f"{settings.model.name}-{digest[:12]}",
-        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "git": git_state(),
         "model": {"path": str(model_path), "md5": digest, **settings.model.model_dump()},
+        "code": code_hashes(declared.code, pipeline.parent),
         "features": settings.data_schema.features,
         "decision": {
             key: metrics["holdout"][key]
@@ -103,8 +159,7 @@ def build_record(
             "raw": {"path": str(settings.data.path), "md5": raw_hash},
             **parts,
         },
-        # The data is identified by its hash; simulator settings are not the model's params.
-        "params": settings.model_dump(mode="json", exclude={"data_schema", "simulator"}),
+        "params": {k: params[k] for k in declared.params if k in params},
         "libraries": library_versions(),
         "metrics": {k: v for k, v in metrics.items() if k != "holdout"},
         "baselines": {name: b["lift"] for name, b in baselines.items()},
@@ -120,18 +175,29 @@ def _part_row(name: str, part: dict[str, Any]) -> str:
     return f"| {name} | {part['rows']:,} | {part['positives']:,} | {span} |"
 
 
-def _commit(git: dict[str, Any]) -> str:
-    if not git["commit"]:
-        return "no git commit (outside a repository or before the first commit)"
-    return f"commit `{git['commit']}`" + (" with uncommitted changes" if git["dirty"] else "")
-
-
 def _maybe(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
-def model_card(record: dict[str, Any], slices: dict[str, Any], confidence: float) -> str:
-    """A short model card in markdown."""
+def card_file(prose: ModelCardSettings) -> str | None:
+    """The text of ``model_card.file``, or None when the prose is in params.yaml."""
+    if prose.file is None:
+        return None
+    try:
+        return prose.file.read_text().strip()
+    except OSError as exc:
+        raise InputError(f"model_card.file: cannot read {prose.file}: {exc}") from exc
+
+
+def model_card(
+    record: dict[str, Any],
+    slices: dict[str, Any],
+    confidence: float,
+    prose: ModelCardSettings = DEFAULT_CARD,
+    words: WordSettings = DEFAULT_WORDS,
+) -> str:
+    """A short model card in markdown: the team's prose (``model_card`` in params.yaml,
+    or its ``file``) around the facts of the lineage record."""
     data = record["data"]
     train, holdout = data["train"], data["holdout"]
     metric_rows = "\n".join(f"| {k} | {_fmt(v)} |" for k, v in record["metrics"].items())
@@ -144,23 +210,28 @@ def model_card(record: dict[str, Any], slices: dict[str, Any], confidence: float
         for group, values in slices.items()
         for value, m in values.items()
     )
-    decision = record["decision"]
+    decision, code = record["decision"], record["code"]
+    text = card_file(prose)
+    intended = f"{text}\n" if text else f"## Intended use\n{prose.intended_use.strip()}\n"
+    about_data = f"{prose.data.strip()}\n\n" if prose.data.strip() and not text else ""
+    limits = "" if text else f"\n## Limits\n{prose.limits.strip()}\n"
     return f"""# Model card: {record["model_id"]}
 
-## Intended use
-Scores card transactions for fraud risk in real time. Transactions scoring at or above
-{decision["threshold"]:.4f} (the top {decision["review_rate"]:.1%} of the holdout) go to
-manual review.
-Not intended for decisions about people beyond a transaction review, nor for data unlike
-its training data (see Limits).
+{intended}
+## Decision
+{words.plural.capitalize()} scoring at or above {decision["threshold"]:.4f} (the top \
+{decision["review_rate"]:.1%} of the holdout, `evaluation.review_rate`) are flagged for action;
+at or above {decision["decline_threshold"]:.4f} (the top {decision["decline_rate"]:.1%}, \
+`evaluation.decline_rate`) the service may act on its own when its automation allows.
 
 ## Model
 `{record["model"]["estimator"]}` in a scikit-learn Pipeline with schema-driven
 preprocessing ({record["model"]["encoding"]} encoding); features: {", ".join(record["features"])}.
-Trained at {_commit(record["git"])}.
+Code: md5 `{code["md5"]}` over the {len(code["files"])} code files the train, baselines and
+evaluate stages declare in dvc.yaml (each file's md5 is in the lineage record).
 
 ## Data
-| part | rows | positives | from | to |
+{about_data}| part | rows | {words.positive} | from | to |
 |---|---:|---:|---|---|
 {_part_row("train", train)}
 {_part_row("holdout", holdout)}
@@ -179,13 +250,7 @@ Lift over baselines (model minus baseline, same holdout rows):
 {lift_rows}
 
 ## Slices
-| slice | value | rows | positives | ROC-AUC |
+| slice | value | rows | {words.positive} | ROC-AUC |
 |---|---|---:|---:|---:|
 {slice_rows}
-
-## Limits
-- Fraud tactics change within weeks; performance decays as the holdout ages. Retrain on
-  fresh weeks and watch the monitoring report.
-- Slices with few positives have wide uncertainty; do not read small differences there.
-- Labels arrive late (chargebacks); recent weeks may hold fraud not yet labelled.
-"""
+{limits}"""

@@ -11,7 +11,7 @@ from modelops.schema import Schema
 
 
 def score(model: Any, frame: pd.DataFrame, schema: Schema) -> Any:
-    """Fraud probability for each row."""
+    """The probability of the positive class for each row."""
     return model.predict_proba(model_inputs(model, frame, schema))[:, 1]
 
 

@@ -12,6 +12,7 @@ from sklearn.base import ClassifierMixin
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from modelops.config import BaselineSettings, ModelSettings
 from modelops.errors import InputError
@@ -55,8 +56,12 @@ def build_model(schema: Schema, settings: ModelSettings) -> Pipeline:
 
 
 def fit(model: Pipeline, train: pd.DataFrame, schema: Schema) -> Pipeline:
-    """Fit on the schema's features and target."""
-    model.fit(train[schema.features], train[schema.target].astype(int))
+    """Fit on the schema's features and target, on one thread: the fitted file's bytes
+    must not depend on the machine's core count (a gradient-boosting model stores its
+    thread count; a logistic fit's last bits depend on how BLAS splits its products), so
+    the same data and code give the same model id, and dvc.lock, everywhere."""
+    with threadpool_limits(limits=1):
+        model.fit(train[schema.features], train[schema.target].astype(int))
     return model
 
 

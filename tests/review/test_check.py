@@ -1,0 +1,74 @@
+"""`modelops gates` in-process on the small fixture model: comparison, gates and verdict,
+and what the report then says about them."""
+
+from __future__ import annotations
+
+import shutil
+
+from modelops import paths
+from modelops.io import read_json, write_json
+from modelops.review import report
+from modelops.review.check import run_gates
+from modelops.review.repro import parse
+from tests.conftest import REPO
+
+
+def test_same_model_as_champion_passes_with_zero_difference(
+    project, check_settings, fitted, add_champion
+):
+    add_champion(fitted)
+    decision = run_gates(check_settings)
+    assert decision["verdict"] == "PASS", decision["failed"]
+    comparison = read_json(paths.COMPARISON)
+    assert comparison["difference"]["roc_auc"] == {"value": 0, "ci_low": 0, "ci_high": 0}
+    assert "behaviour" in decision["skipped"]  # not run here: skipped, never passed
+    text = report.write(check_settings).read_text()
+    assert text.startswith("## ✅ PASS")
+    assert (paths.PR / report.FIGURE).stat().st_size > 10_000
+
+
+def test_without_champion_the_champion_gates_are_skipped_not_passed(project, check_settings):
+    decision = run_gates(check_settings)
+    skipped = [g for g in decision["gates"] if g["name"].startswith("champion:")]
+    assert skipped
+    assert {g["status"] for g in skipped} == {"skipped"}
+    text = report.write(check_settings).read_text()
+    assert "No champion to compare with: the champion was not fetched" in text
+
+
+def test_failed_validation_skips_the_model_and_shows_the_message(project, check_settings):
+    output = (
+        "Running stage 'validate':\n[validate] ERROR: data/raw: 1 problem\n"
+        "  - column 'amount', rule 'greater_than_or_equal_to(0.01)': 3 rows\n"
+        "ERROR: failed to reproduce 'validate': failed to run\n"
+    )
+    write_json(parse(output, 1), paths.PIPELINE_RUN)
+    decision = run_gates(check_settings)
+    assert decision["failed"] == ["data_validation"]
+    assert not paths.COMPARISON.exists()  # stale outputs are never judged
+    text = report.write(check_settings, images=False).read_text()
+    assert text.splitlines()[0] == "## ❌ FAIL: 1 gate(s) failed: `data_validation`"
+    assert "rule 'greater_than_or_equal_to(0.01)': 3 rows" in text
+    assert "Validation: ❌ failed" in text
+
+
+def test_without_pipeline_outputs_the_verdict_says_the_pipeline_did_not_run(
+    tmp_path, monkeypatch, check_settings
+):
+    monkeypatch.chdir(tmp_path)
+    decision = run_gates(check_settings)
+    assert decision["failed"] == ["pipeline"]
+    assert "did not run" in decision["gates"][-1]["reason"]
+    shutil.copy(REPO / "params.yaml", "params.yaml")
+    text = report.write(check_settings).read_text()
+    assert text.startswith("## ❌ FAIL: 1 gate(s) failed: `pipeline`")
+
+
+def test_a_failed_pipeline_run_is_judged_without_its_outputs(project, check_settings):
+    output = "Running stage 'train':\n[train] ERROR: boom\nERROR: failed to reproduce 'train'\n"
+    write_json(parse(output, 1), paths.PIPELINE_RUN)
+    decision = run_gates(check_settings)
+    assert "pipeline" in decision["failed"]
+    assert not paths.COMPARISON.exists()
+    assert not paths.PR_SCORES.exists()
+    assert read_json(paths.VERDICT) == decision

@@ -1,9 +1,11 @@
-"""The real `dvc repro` in a temporary copy of the repository, on small data.
+"""The real `dvc repro` in a temporary copy of the repository, on its configured data.
 
 Checks the outputs, the no-op rerun, that a params change reruns only the stages it
 should, that a bad batch stops at validate without touching earlier outputs, how raw
-data is restored or regenerated on a fresh clone, appending a week, and `dvc exp run`.
-The tests share one copy and run in order.
+data is restored on a fresh clone, and `dvc exp run`; with the example's simulator
+(small), also regenerating data and appending a week. With a files source (an adopted
+template) the copy gets the repository's data, so run `make data` first. The tests
+share one copy and run in order.
 """
 
 from __future__ import annotations
@@ -21,17 +23,27 @@ import pandas as pd
 import pytest
 import yaml
 
+from modelops.config import load_settings
+from modelops.data import synthetic
+from modelops.data.sources import read_raw
+from modelops.serving.contract import ApiNames
 from modelops.training.lineage import file_md5
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
 
-SMALL = {
-    "simulator": {"weeks": 5, "transactions_per_week": 5000},
-    "split": {"holdout_weeks": 2},
-    "model": {"params": {"max_iter": 60}},
-    "evaluation": {"bootstrap": {"n_resamples": 100}},
-}
+SETTINGS = load_settings(REPO / "params.yaml")
+SIMULATED = SETTINGS.data.source == "simulator"
+DATA = SETTINGS.data.path
+SMALL = {"evaluation": {"bootstrap": {"n_resamples": 100}}} | (
+    {
+        "simulator": {"weeks": 5, "transactions_per_week": 5000},
+        "split": {"holdout_weeks": 2},
+        "model": {"params": {"max_iter": 60}},
+    }
+    if SIMULATED
+    else {}
+)
 OUTPUTS_OF_REPO = ("data/raw.dvc", "dvc.lock")
 
 
@@ -78,16 +90,31 @@ def edit_params(root: Path, update: dict) -> None:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
+    if not SIMULATED and not (REPO / DATA).exists():
+        pytest.skip(f"{DATA} is not here: run `make data` first")
     root = copy_template(tmp_path_factory.mktemp("project"))
     edit_params(root, SMALL)
     run(root, "git", "init", "-q")
     run(root, "git", "add", "-A")
     run(root, "git", "commit", "-qm", "template")
+    if not SIMULATED:
+        copy = shutil.copytree if (REPO / DATA).is_dir() else shutil.copy2
+        copy(REPO / DATA, root / DATA)
     got = run(root, "modelops", "data", "get")
-    assert "generated 5 weeks" in got.stderr
+    assert ("generated 5 weeks" if SIMULATED else f"matches {DATA}.dvc") in got.stderr
     run(root, "git", "add", "-A")
     run(root, "git", "commit", "-qm", "data")
     return root
+
+
+def a_hyperparameter(project: Path) -> tuple[str, int | float]:
+    """A model hyperparameter of the copy's params.yaml and a new value for it."""
+    params = yaml.safe_load((project / "params.yaml").read_text())["model"]["params"]
+    numbers = {k: v for k, v in params.items() if type(v) in (int, float) and k != "random_state"}
+    if not numbers:
+        pytest.skip("model.params has no numeric hyperparameter to change")
+    key, value = next(iter(numbers.items()))
+    return key, (value + 1 if isinstance(value, int) else round(value * 0.9, 6))
 
 
 class TestPipeline:
@@ -98,7 +125,7 @@ class TestPipeline:
         auc = metrics["roc_auc"]
         assert auc["ci_low"] < auc["value"] < auc["ci_high"]
         lineage = json.loads((project / "models/lineage.json").read_text())
-        raw = yaml.safe_load((project / "data/raw.dvc").read_text())["outs"][0]["md5"]
+        raw = yaml.safe_load((project / f"{DATA}.dvc").read_text())["outs"][0]["md5"]
         assert lineage["data"]["raw"]["md5"] == raw
         assert lineage["model"]["md5"] == file_md5(project / "models/model.joblib")
         assert (project / "models/model_card.md").read_text().startswith("# Model card")
@@ -122,25 +149,29 @@ class TestPipeline:
         shutil.copytree(REPO / "build", project / "build", dirs_exist_ok=True)
         done = run(project, "modelops", "bento")
         lineage = json.loads((project / "models/lineage.json").read_text())
-        version = lineage["model_id"].removeprefix("card-fraud-")
-        assert f"bento card-fraud-service:{version}" in done.stdout
-        model = bentoml.models.get(f"card-fraud:{version}")
+        name = SETTINGS.model.name
+        version = lineage["model_id"].removeprefix(f"{name}-")
+        assert f"bento {name}-service:{version}" in done.stdout
+        model = bentoml.models.get(f"{name}:{version}")
         assert model.info.metadata["train_md5"] == lineage["data"]["train"]["md5"]
         assert model.info.metadata["decline_threshold"] == lineage["decision"]["decline_threshold"]
-        bento = bentoml.get(f"card-fraud-service:{version}")
-        assert [str(m.tag) for m in bento.info.all_models] == [f"card-fraud:{version}"]
+        assert model.info.metadata["code_md5"] == lineage["code"]["md5"]
+        bento = bentoml.get(f"{name}-service:{version}")
+        assert [str(m.tag) for m in bento.info.all_models] == [f"{name}:{version}"]
         holdout = pd.read_parquet(project / "data/holdout.parquet")
-        state = {"champion": f"card-fraud:{version}"}
+        state = {"champion": f"{name}:{version}"}
+        envelope = ApiNames.from_words(SETTINGS.words).record
         with running_server(project / "reports", state, target=str(bento.tag)) as server:
             answer = httpx.post(
                 f"{server.url}/predict",
-                json={"transaction": sample_requests(settings, holdout, 1)[0]},
+                json={envelope: sample_requests(settings, holdout, 1)[0]},
             )
-        assert answer.status_code == 200
-        assert answer.json()["model_version"] == f"card-fraud:{version}"
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["model_version"] == f"{name}:{version}"
 
     def test_hyperparameter_change_reruns_only_train_and_evaluate(self, project):
-        edit_params(project, {"model": {"params": {"max_iter": 50}}})
+        key, value = a_hyperparameter(project)
+        edit_params(project, {"model": {"params": {key: value}}})
         assert stages_run(run(project, "dvc", "repro")) == ["train", "evaluate"]
         edit_params(project, {"evaluation": {"review_rate": 0.03}})
         assert stages_run(run(project, "dvc", "repro")) == ["evaluate"]
@@ -152,39 +183,52 @@ class TestPipeline:
             p: file_md5(project / p)
             for p in ("data/validated.parquet", "metrics/data.json", "metrics/metrics.json")
         }
-        last = sorted((project / "data/raw").glob("*.parquet"))[-1]
-        bad = pd.read_parquet(last).head(50)
-        bad["transaction_id"] = "X" + bad["transaction_id"]
-        bad.loc[bad.index[3], "amount"] = -20.0
-        bad.loc[bad.index[4], "channel"] = "telepathy"
-        bad_file = project / "data/raw/week-0099.parquet"
-        bad.to_parquet(bad_file, index=False)
+        schema = SETTINGS.data_schema
+        raw = read_raw(SETTINGS.data.source, project / DATA).head(50)
+        broken = synthetic.invalid(raw, schema, "out_of_range") or synthetic.invalid(
+            raw, schema, "unknown_category"
+        )
+        assert broken is not None, "the schema has neither a bounded number nor a category"
+        if schema.id_column:  # new ids, so only the broken value breaks a rule
+            broken.frame[schema.id_column] = "X" + broken.frame[schema.id_column].astype(str)
+        if (project / DATA).is_dir():
+            bad_file = project / DATA / "zzzz-bad.parquet"
+            broken.frame.to_parquet(bad_file, index=False)
+            where = f"{DATA}/zzzz-bad.parquet row 2"
+        else:
+            bad_file = project / DATA
+            original = pd.read_csv(bad_file, dtype=str, keep_default_na=False)
+            pd.concat([original, broken.frame.astype(str)]).to_csv(bad_file, index=False)
+            where = f"{DATA} line {len(original) + 3}"
         done = run(project, "dvc", "repro", check=False)
         assert done.returncode != 0
         assert stages_run(done) == ["validate"]
-        assert (
-            "column 'amount': below the minimum 0.01 (pandera: greater_than_or_equal_to(0.01)): "
-            "1 row, e.g. data/raw/week-0099.parquet row 4 (transaction_id=X"
-        ) in done.stderr
-        assert "column 'channel': not one of the categories ['pos'" in done.stderr
+        assert f"column '{broken.column}': " in done.stderr
+        assert f"1 row, e.g. {where}" in done.stderr
         assert "previous outputs are unchanged" in done.stderr
         assert {p: file_md5(project / p) for p in before} == before
-        # `dvc repro` records new raw data in data/raw.dvc (DVC does so for data sources);
-        # dropping the bad batch means deleting it and restoring the committed .dvc file.
-        bad_file.unlink()
-        run(project, "git", "checkout", "data/raw.dvc")
+        # `dvc repro` records new raw data in the .dvc file (DVC does so for data sources);
+        # dropping the bad batch means restoring the committed .dvc file and its data.
+        if bad_file.name == "zzzz-bad.parquet":
+            bad_file.unlink()
+        run(project, "git", "checkout", f"{DATA}.dvc")
+        run(project, "dvc", "checkout", "--force", f"{DATA}.dvc")
         assert "up to date" in run(project, "dvc", "status").stdout
 
     def test_experiments_with_set_param(self, project):
-        done = run(project, "dvc", "exp", "run", "-S", "model.params.max_iter=40")
+        key, value = a_hyperparameter(project)
+        done = run(project, "dvc", "exp", "run", "-S", f"model.params.{key}={value}")
         assert stages_run(done) == ["train", "evaluate"]
         shown = run(project, "dvc", "exp", "show", "--json").stdout
-        assert '"max_iter": 40' in shown
+        assert f'"{key}": {value}' in shown
 
-    def test_fresh_clone_restores_or_regenerates_the_committed_data(self, project):
-        shutil.rmtree(project / "data/raw")
+    def test_fresh_clone_restores_the_committed_data(self, project):
+        shutil.rmtree(project / DATA) if (project / DATA).is_dir() else (project / DATA).unlink()
         shutil.rmtree(project / ".dvc/cache")
         assert "restored" in run(project, "modelops", "data", "get").stderr
+
+    @pytest.mark.example
+    def test_fresh_clone_regenerates_the_example_data(self, project):
         shutil.rmtree(project / "data/raw")
         shutil.rmtree(project / ".dvc/cache")
         shutil.rmtree(project / ".dvc-remote")
@@ -192,6 +236,7 @@ class TestPipeline:
         assert "regenerated data/raw (5 weeks)" in got.stderr
         assert "up to date" in run(project, "dvc", "status", "data/raw.dvc").stdout
 
+    @pytest.mark.example
     def test_regenerated_data_with_other_settings_is_refused(self, project):
         shutil.rmtree(project / "data/raw")
         shutil.rmtree(project / ".dvc/cache")
@@ -206,6 +251,7 @@ class TestPipeline:
         run(project, "git", "checkout", "params.yaml")
         assert "regenerated" in run(project, "modelops", "data", "get").stderr
 
+    @pytest.mark.example
     def test_append_adds_a_week_and_invalidates_the_pipeline(self, project):
         got = run(project, "modelops", "data", "append", "--weeks", "1")
         assert "week-0005.parquet" in got.stderr

@@ -34,7 +34,7 @@ import yaml
 from modelops.io import load_model
 from tests.integration.test_pipeline import copy_template, edit_params
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.example]
 
 REHEARSAL = {
     "simulator": {"weeks": 10, "transactions_per_week": 10000},

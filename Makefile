@@ -157,6 +157,7 @@ format: setup ## apply ruff fixes and formatting
 bench: setup ## rerun the benchmarks (about 3 minutes; writes bench/results/)
 	python bench/pipeline_bench.py
 	python bench/bootstrap_bench.py
+	python bench/schema_inference.py
 
 bench-serving: bento ## serving benchmark (wrk from system-deps); writes bench/results/serving.md
 	python bench/serving_bench.py

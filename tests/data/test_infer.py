@@ -36,12 +36,12 @@ def test_types_ranges_markers_and_roles(frame):
     assert cols["customerID"] == {"type": "string", "role": "id"}
     assert cols["signup_date"] == {"type": "datetime", "role": "time"}
     assert cols["tenure"]["type"] == "int"
-    assert cols["tenure"]["min"] == 0  # widened by 10 %, never below zero for counts
+    assert cols["tenure"]["min"] == 0  # widened, but never below zero for counts
     assert cols["tenure"]["max"] >= frame["tenure"].max()
     assert cols["charges"]["type"] == "float"
     assert cols["charges"]["nullable"] is True
     assert "blank" in found.notes["charges"]
-    assert cols["rating"] == {"type": "int", "min": 0, "max": 5, "missing": ["?"], "nullable": True}
+    assert cols["rating"] == {"type": "int", "min": 0, "max": 8, "missing": ["?"], "nullable": True}
     assert cols["partner"] == {"type": "category", "categories": ["No", "Yes"]}
     assert cols["notes"] == {"type": "string", "role": "ignore"}
     assert cols["churned"] == {"type": "string", "role": "target", "positive": "Yes"}

@@ -19,11 +19,15 @@ import pandas as pd
 from modelops.errors import InputError
 
 MAX_CATEGORIES = 100  # more distinct values than this: free text or an identifier
-MARGIN = 0.1  # ranges are widened by this share of the observed span on each side
+# Ranges are widened by this share of the observed span on each side (never below 0 for
+# non-negative data): validation guards against impossible values, not new extremes of
+# long-tailed columns (bench/results/schema_inference.md); drift monitoring watches shifts.
+MARGIN = 1.0
 TIME_NAMES = re.compile(r"(^|_)(time|timestamp|date|datetime|event_time|created_at)$", re.I)
 ID_NAMES = re.compile(r"(^id$|_id$|ID$|Id$)")
 YES_LIKE = {"yes", "y", "true", "t", "1", "positive", "pos"}
 NO_LIKE = {"no", "n", "false", "f", "0", "negative", "neg"}
+WIDENED = f" (range widened by {MARGIN:.0%} of it each side)"
 NUMERIC_SHARE = 0.95  # a text column this numeric is numbers with a few missing markers
 
 
@@ -207,11 +211,11 @@ def _column(values: pd.Series, rows: int) -> tuple[dict[str, Any], str]:
     ):
         present = values.dropna()
         spec = _number_spec(present, integral=True)
-        return spec, f"int, {present.min():g} to {present.max():g} seen (range widened by 10 %)"
+        return spec, f"int, {present.min():g} to {present.max():g} seen{WIDENED}"
     if pd.api.types.is_float_dtype(values):
         present = values.dropna()
         spec = _number_spec(present, integral=False)
-        return spec, f"float, {present.min():g} to {present.max():g} seen (range widened by 10 %)"
+        return spec, f"float, {present.min():g} to {present.max():g} seen{WIDENED}"
     numeric = _numeric_with_markers(values)
     if numeric is not None:
         numbers, markers = numeric

@@ -48,9 +48,14 @@ OUTPUTS_OF_REPO = ("data/raw.dvc", "dvc.lock")
 
 
 def copy_template(root: Path) -> Path:
-    """The files git tracks here, without this clone's data hash and pipeline state."""
+    """The files git tracks here (and new ones it does not ignore), without this clone's
+    data hash and pipeline state."""
     tracked = subprocess.run(
-        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     for name in tracked:
         if name not in OUTPUTS_OF_REPO and (REPO / name).is_file():
@@ -103,7 +108,7 @@ def project(tmp_path_factory) -> Path:
     got = run(root, "modelops", "data", "get")
     assert ("generated 5 weeks" if SIMULATED else f"matches {DATA}.dvc") in got.stderr
     run(root, "git", "add", "-A")
-    run(root, "git", "commit", "-qm", "data")
+    run(root, "git", "commit", "-qm", "data", "--allow-empty")  # a files source: unchanged
     return root
 
 
@@ -173,7 +178,8 @@ class TestPipeline:
         key, value = a_hyperparameter(project)
         edit_params(project, {"model": {"params": {key: value}}})
         assert stages_run(run(project, "dvc", "repro")) == ["train", "evaluate"]
-        edit_params(project, {"evaluation": {"review_rate": 0.03}})
+        rate = yaml.safe_load((project / "params.yaml").read_text())["evaluation"]["review_rate"]
+        edit_params(project, {"evaluation": {"review_rate": round(rate + 0.01, 4)}})
         assert stages_run(run(project, "dvc", "repro")) == ["evaluate"]
         run(project, "git", "add", "-A")
         run(project, "git", "commit", "-qm", "tuned")

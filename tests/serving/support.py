@@ -67,6 +67,14 @@ def sample_requests(settings: Settings, holdout: pd.DataFrame, n: int) -> list[d
     return requests_from_frame(holdout.head(n), settings.data_schema)
 
 
+def record_ids(settings: Settings, records: list[dict[str, Any]], answers: list[dict]) -> list:
+    """The ids the answers should carry: the schema's id column, else the request id."""
+    id_column = settings.data_schema.id_column
+    if id_column is None:
+        return [a["request_id"] for a in answers]
+    return [r[id_column] for r in records]
+
+
 def request_properties(spec: dict[str, Any], path: str) -> set[str]:
     """The JSON fields of an endpoint's request body in an OpenAPI spec."""
     body = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]

@@ -12,7 +12,13 @@ import sqlalchemy as sa
 
 from modelops.serving.contract import ApiNames
 from modelops.serving.predlog import PREDICTIONS
-from tests.serving.support import assert_spec_follows, running_server, sample_requests, write_state
+from tests.serving.support import (
+    assert_spec_follows,
+    record_ids,
+    running_server,
+    sample_requests,
+    write_state,
+)
 
 pytestmark = pytest.mark.integration
 TOKEN = "test-admin-token"
@@ -96,8 +102,7 @@ def test_predict_answers_with_score_decision_version_route_and_reasons(
         "route",
         "reasons",
     }
-    id_column = settings.data_schema.id_column
-    assert answer[names.id_field] == records[0][id_column]
+    assert [answer[names.id_field]] == record_ids(settings, records[:1], [answer])
     assert 0 <= answer["score"] <= 1
     assert answer["decision"] in ("approve", "review", "decline")
     assert (answer["model_version"], answer["route"]) == (versions[0], "champion")
@@ -108,7 +113,8 @@ def test_predict_answers_with_score_decision_version_route_and_reasons(
     [record] = log_rows(server, [answer["request_id"]], 1)
     assert record.score == answer["score"]
     assert record.record_id == answer[names.id_field]
-    assert record.inputs | {"timestamp": None} == records[0] | {"timestamp": None}
+    time = settings.data_schema.time_column  # a time comes back in the database's format
+    assert record.inputs | {time: None} == records[0] | {time: None}
     assert record.decision == answer["decision"]
     assert record.latency_ms > 0
 
@@ -116,8 +122,7 @@ def test_predict_answers_with_score_decision_version_route_and_reasons(
 def test_predict_batch_keeps_order_and_is_bounded(client, records, names, one, settings):
     batch = {names.records: records[:5]}
     answers = client.post("/predict_batch", json=batch).raise_for_status().json()
-    id_column = settings.data_schema.id_column
-    assert [a[names.id_field] for a in answers] == [r[id_column] for r in records[:5]]
+    assert [a[names.id_field] for a in answers] == record_ids(settings, records[:5], answers)
     single = [client.post("/predict", json=one(r)).json()["score"] for r in records[:5]]
     assert [a["score"] for a in answers] == single
     empty = client.post("/predict_batch", json={names.records: []})

@@ -73,8 +73,8 @@ def test_the_request_and_response_models_use_other_words(other, record):
     api = api_models(other.data_schema, other.words, max_batch_size=4)
     assert api.record.__name__ == "Customer"
     body = api.predict.model_validate_json(json.dumps({"customer": record}))
-    id_column = other.data_schema.id_column
-    assert body.record.model_dump()[id_column] == record[id_column]
+    column = other.data_schema.id_column or other.data_schema.features[0]
+    assert body.record.model_dump()[column] == record[column]
     with pytest.raises(ValidationError, match="customer"):
         api.predict.model_validate_json(json.dumps({"transaction": record}))
     batch = api.predict_batch.model_validate_json(json.dumps({"customers": [record] * 4}))

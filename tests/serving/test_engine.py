@@ -18,7 +18,7 @@ from modelops.serving.engine import Engine
 from modelops.serving.predlog import PREDICTIONS, PredictionLog
 from modelops.serving.state import DesiredState
 from modelops.serving.store import MODEL_FILE, ModelRefusedError, load_version
-from tests.serving.support import sample_requests
+from tests.serving.support import record_ids, sample_requests
 
 
 def copy_version(tag: str, suffix: str) -> tuple[str, Path]:
@@ -66,8 +66,8 @@ def test_answers_name_the_id_after_the_words_and_the_log_calls_it_record_id(
 ):
     records = sample_requests(settings, train_holdout[1], 3)
     answers = predict(engine, records)
-    id_field, id_column = settings.words.id_field, settings.data_schema.id_column
-    assert [a[id_field] for a in answers] == [r[id_column] for r in records]
+    id_field = settings.words.id_field
+    assert [a[id_field] for a in answers] == record_ids(settings, records, answers)
     assert engine.log.flush()
     with engine.log.engine.connect() as connection:
         logged = connection.execute(sa.select(PREDICTIONS.c.request_id, PREDICTIONS.c.record_id))

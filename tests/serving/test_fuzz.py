@@ -81,7 +81,8 @@ def malformed(draw, schema):
     ]
     bounded = [n for n, s in columns.items() if s.min is not None or s.max is not None]
     categorical = [n for n, s in columns.items() if s.type == ColumnType.CATEGORY]
-    kind = draw(st.sampled_from(["missing", "extra", "type", "range", "category"]))
+    kinds = ["extra", "type"] + ["missing"] * bool(required) + ["range"] * bool(bounded)
+    kind = draw(st.sampled_from([*kinds, *["category"] * bool(categorical)]))
     if kind == "missing":
         name = draw(st.sampled_from(required))
         return name, lambda t: {k: v for k, v in t.items() if k != name}

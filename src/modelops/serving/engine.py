@@ -178,7 +178,13 @@ class Engine:
             raise NotServingError("no valid desired state has been applied: see /metadata")
         entity = self.schema.entity_column or self.schema.id_column
         id_column = self.schema.id_column
-        plans = [plan(served.state, str(r.get(entity or "", ""))) for r in records]
+        request_ids = [uuid.uuid4().hex for _ in records]
+        # sticky per entity (or record id); with neither, each request is its own unit
+        keys = [
+            str(r.get(entity)) if entity else rid
+            for r, rid in zip(records, request_ids, strict=True)
+        ]
+        plans = [plan(served.state, key) for key in keys]
         jobs = [
             Job(served.models[p.version], r, self.reason_codes)
             for p, r in zip(plans, records, strict=True)
@@ -194,8 +200,9 @@ class Engine:
         automation = served.state.automation
         answers, rows = [], []
         served_results = results[: len(jobs)]
-        for p, r, (score, reasons) in zip(plans, records, served_results, strict=True):
-            request_id = uuid.uuid4().hex
+        for p, r, request_id, (score, reasons) in zip(
+            plans, records, request_ids, served_results, strict=True
+        ):
             decision = decide(score, automation, served.thresholds(p.version))
             answers.append(
                 {

@@ -78,7 +78,7 @@ class _FastEncoder:
         # each outer column: the feature name and, for categoricals, value -> outer code
         maps: list[dict[Any, float] | None] = [None] * len(names)
         for step, transformer, columns in outer.transformers_:
-            if step == "remainder":
+            if step == "remainder" or len(columns) == 0:  # nothing selected: nothing fitted
                 continue
             if isinstance(transformer, OrdinalEncoder):
                 for column, categories in zip(columns, transformer.categories_, strict=True):

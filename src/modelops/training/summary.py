@@ -119,7 +119,7 @@ def render(
     lines += baseline_warnings(baselines, margins or {}, estimator)
     lines += [
         "Outputs:",
-        f"  model        {paths.MODEL}  (lineage {paths.LINEAGE}, card {paths.MODEL_CARD})",
+        f"  model        {paths.MODEL}  (lineage {paths.LINEAGE}, model card {paths.MODEL_CARD})",
         f"  metrics      {paths.METRICS.parent}/  (dvc metrics show)",
         f"  plots        {paths.PLOTS}/  (dvc plots show)",
         f"  scores       {paths.HOLDOUT_SCORES}  (holdout row ids with scores)",

@@ -124,13 +124,6 @@ def simulated(settings: Settings) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="session")
-def transactions(simulated: pd.DataFrame) -> pd.DataFrame:
-    """The simulator's rows under their former name: kept until the tests using it move
-    to ``dataset`` (template) or are marked ``example``."""
-    return simulated
-
-
-@pytest.fixture(scope="session")
 def train_holdout(
     request: pytest.FixtureRequest, settings: Settings, pipeline_outputs: bool
 ) -> tuple[pd.DataFrame, pd.DataFrame]:

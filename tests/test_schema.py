@@ -141,3 +141,15 @@ def test_unquoted_yaml_booleans_are_refused_with_a_hint_to_quote(unquoted):
 def test_yaml_reads_unquoted_yes_as_a_boolean():
     """What the refusal guards against: the category list would hold True and False."""
     assert params(categories="[Yes, No]")["columns"]["Partner"]["categories"] == [True, False]
+
+
+def test_a_category_targets_positive_label_is_one_of_its_categories():
+    target = {"type": "category", "role": "target", "categories": ["stay", "leave"]}
+    with pytest.raises(ValidationError, match="not one of the categories"):
+        Schema.model_validate(
+            {"columns": {"y": target | {"positive": "go"}, "x": {"type": "float"}}}
+        )
+    schema = Schema.model_validate(
+        {"columns": {"y": target | {"positive": "leave"}, "x": {"type": "float"}}}
+    )
+    assert schema.columns["y"].positive_label == "leave"

@@ -90,6 +90,10 @@ class ColumnSpec(BaseModel):
             raise ValueError("'positive' only applies to the target column")
         if isinstance(self.positive, bool) and self.type != ColumnType.BOOL:
             raise ValueError(f"positive: got {self.positive!r}: {YAML_BOOLEAN}")
+        if self.categories and self.positive is not None and self.positive not in self.categories:
+            raise ValueError(
+                f"positive {self.positive!r} is not one of the categories {list(self.categories)}"
+            )
         return self
 
     @property

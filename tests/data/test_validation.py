@@ -273,12 +273,11 @@ def test_summary(frame, schema):
     assert summary["weeks"] == frame["at"].dt.to_period("W").nunique()
 
 
-def test_committed_example_data_passes_preparation_and_validation(transactions, settings):
+@pytest.mark.example
+def test_committed_example_data_passes_preparation_and_validation(simulated, settings):
     """The example: the simulator's batches satisfy the committed schema."""
-    if settings.data.source != "simulator":
-        pytest.skip("example test: the data source is not the simulator")
     schema = settings.data_schema
-    batch = transactions.head(5_000)
+    batch = simulated.head(5_000)
     valid = validate(prepare(batch, schema), schema, now=NOW)
     assert list(valid.columns) == list(schema.columns)
     pd.testing.assert_series_equal(valid[schema.target], batch[schema.target].astype("int64"))

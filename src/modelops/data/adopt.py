@@ -19,6 +19,7 @@ from io import StringIO
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -32,6 +33,7 @@ from modelops.data.sources import SourceError, read_raw
 from modelops.data.validation import validate
 from modelops.errors import InputError
 from modelops.io import write_text
+from modelops.schema import Schema
 from modelops.vcs import dvc
 
 EXAMPLE_DATA = Path("data/raw")
@@ -59,6 +61,20 @@ class Request:
     id_column: str | None = None
     name: str | None = None
     record: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What adoption will write, all checked before anything is."""
+
+    params: str  # the new params.yaml
+    data: Path  # where the data lives in the repository
+    states: dict[Path, str]  # desired-state files with the model renamed
+    settings: Settings  # the new params.yaml, loaded
+    found: Inferred
+    rows: int
+    columns: int
+    base_rate: float
 
 
 def _yaml() -> YAML:
@@ -147,8 +163,8 @@ def _slices(found: Inferred) -> CommentedSeq:
 
 def edit_params(
     doc: CommentedMap, found: Inferred, request: Request, data: Path, base_rate: float
-) -> str:
-    """Rewrite the parsed params.yaml for the adopted data; return the model name."""
+) -> None:
+    """Rewrite the parsed params.yaml for the adopted data."""
     name = model_name(request)
     _set(doc["data"], "source", "files", "files: a CSV/Parquet file or folder of them")
     _set(doc["data"], "path", str(data), f"DVC-tracked by {data}.dvc")
@@ -179,7 +195,6 @@ def edit_params(
     _set(gates, "floors", CommentedMap(), "none yet: add e.g. roc_auc: 0.75 once you know")
     gates["champion"]["cost_per_1k"] = 10.0
     _set(doc["behaviour"], "expect", CommentedMap(), "e.g. {tenure: decreases}: declare yours")
-    return name
 
 
 def _rename_states(old: str, new: str) -> dict[Path, str]:
@@ -207,7 +222,7 @@ def _in_repo(data: Path) -> Path:
     return Path("data") / data.name
 
 
-def plan(request: Request, params: Path = Path("params.yaml")) -> dict[str, Any]:
+def plan(request: Request, params: Path = Path("params.yaml")) -> Plan:
     """Check everything and compute the changes, without changing anything."""
     doc = _yaml().load(params.read_text())
     source = doc.get("data", {}).get("source")
@@ -232,11 +247,18 @@ def plan(request: Request, params: Path = Path("params.yaml")) -> dict[str, Any]
         time=request.time,
         id_column=request.id_column,
     )
-    target = frame[request.target].astype(str).str.strip()
-    base_rate = float((target == str(found.positive_label).strip()).mean())
     data = _in_repo(request.data)
+    if data.is_relative_to(EXAMPLE_DATA):
+        raise AdoptError(
+            f"DATA={request.data}: {EXAMPLE_DATA} holds the example; put yours elsewhere"
+        )
+    schema = Schema.model_validate({"columns": found.columns})
+    valid = validate(prepare(frame, schema), schema, source=str(request.data))
+    base_rate = float(valid[schema.target].mean())
     old_name = str(doc["model"]["name"])
-    name = edit_params(doc, found, request, data, base_rate)
+    edit_params(doc, found, request, data, base_rate)
+    if schema.time_column:
+        _fit_time_split(doc, valid[schema.time_column])
     out = StringIO()
     _yaml().dump(doc, out)
     text = re.sub(r"(?<!\n)\n(?=[a-z_]+:)", "\n\n", out.getvalue())  # a blank line per section
@@ -244,25 +266,28 @@ def plan(request: Request, params: Path = Path("params.yaml")) -> dict[str, Any]
         settings = Settings.model_validate(yaml.safe_load(text))
     except Exception as exc:
         raise ConfigError(f"the adopted params.yaml would not load: {exc}") from exc
-    schema = settings.data_schema
-    validate(prepare(frame, schema), schema, source=str(request.data))
-    return {
-        "params": text,
-        "data": data,
-        "name": name,
-        "states": _rename_states(old_name, name),
-        "rows": len(frame),
-        "columns": frame.shape[1],
-        "found": found,
-        "base_rate": base_rate,
-        "settings": settings,
-    }
+    name = settings.model.name
+    return Plan(
+        text, data, _rename_states(old_name, name), settings, found, *frame.shape, base_rate
+    )
 
 
-def apply(request: Request, planned: dict[str, Any], params: Path = Path("params.yaml")) -> None:
+def _fit_time_split(doc: CommentedMap, times: pd.Series) -> None:
+    """Hold out about a quarter of the weeks when the setting would take more."""
+    weeks = int(times.dt.to_period("W").nunique())
+    if weeks < 2:
+        raise AdoptError(
+            "the time column spans one week: no later weeks to hold out; adopt without "
+            "TIME (a stratified split) or with more data"
+        )
+    if weeks < 4 * int(doc["split"]["holdout_weeks"]):
+        _set(doc["split"], "holdout_weeks", max(1, weeks // 4), f"of the {weeks} weeks in the data")
+
+
+def apply(request: Request, planned: Plan, params: Path = Path("params.yaml")) -> None:
     """Make the planned changes; on a failure undo the ones made so far."""
     undo: list[Callable[[], None]] = []
-    data: Path = planned["data"]
+    data = planned.data
     try:
         if request.data.resolve() != data.resolve():
             if data.exists():
@@ -276,7 +301,7 @@ def apply(request: Request, planned: dict[str, Any], params: Path = Path("params
         undo.append(partial(_restore, gitignore, before))
         undo.append(partial(_remove, Path(f"{data}.dvc")))
         dvc("add", str(data))
-        for path, text in [(params, planned["params"]), *planned["states"].items()]:
+        for path, text in [(params, planned.params), *planned.states.items()]:
             undo.append(partial(_restore, path, path.read_text()))
             write_text(text, path)
     except Exception:
@@ -310,20 +335,19 @@ def _restore(path: Path, text: str | None) -> None:
         path.write_text(text)
 
 
-def report(request: Request, planned: dict[str, Any]) -> str:
+def report(request: Request, planned: Plan) -> str:
     """What changed and what to review next."""
-    data, name, found = planned["data"], planned["name"], planned["found"]
-    settings: Settings = planned["settings"]
-    schema = settings.data_schema
+    data, found, settings = planned.data, planned.found, planned.settings
+    name, schema = settings.model.name, settings.data_schema
     roles = {
         role: getattr(schema, attr) or "none"
         for role, attr in (("id", "id_column"), ("time", "time_column"), ("target", "target"))
     }
     nullable = [c for c, s in found.columns.items() if s.get("nullable")]
     ignored = [c for c, s in found.columns.items() if s.get("role") == "ignore"]
-    states = ", ".join(str(p) for p in planned["states"]) or "none"
+    states = ", ".join(str(p) for p in planned.states) or "none"
     lines = [
-        f"Adopted {request.data} ({planned['rows']:,} rows, {planned['columns']} columns) "
+        f"Adopted {request.data} ({planned.rows:,} rows, {planned.columns} columns) "
         f"as model '{name}'.",
         "",
         "Changed:",
@@ -345,7 +369,7 @@ def report(request: Request, planned: dict[str, Any]) -> str:
         f"  - words: a row is a '{settings.words.record}', the classes "
         f"'{settings.words.positive}' / '{settings.words.negative}'",
         f"  - evaluation.review_rate: {settings.evaluation.review_rate:.2f} (the positive rate is "
-        f"{planned['base_rate']:.1%}); set it to the share you can act on",
+        f"{planned.base_rate:.1%}); set it to the share you can act on",
         "  - evaluation.costs, gates.floors, behaviour.expect, model_card: yours to write",
         "",
         "Then: make run && make test, and commit: git add -A && git commit -m 'Adopt the template'",

@@ -117,7 +117,10 @@ def test_run_template_tests_and_a_neutral_pull_request_pass(adopted):
     run = make(root, "run")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "ROC-AUC" in run.stdout
-    assert not EXAMPLE_WORDS.search(run.stdout + (root / "models/model_card.md").read_text())
+    outputs = [root / "models/model_card.md", root / "models/lineage.json"]
+    outputs += [*(root / "plots").glob("*.csv"), *(root / "metrics").glob("*.json")]
+    written = "\n".join(p.read_text() for p in outputs)
+    assert not EXAMPLE_WORDS.search(run.stdout + run.stderr + written)
 
     tests = sh(root, "python", "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
                "-m", TEMPLATE_TESTS[name], check=False)  # fmt: skip

@@ -144,6 +144,31 @@ def test_run_template_tests_and_a_neutral_pull_request_pass(adopted):
     assert not EXAMPLE_WORDS.search(report)
 
 
+def test_a_bad_batch_of_adopted_data_fails_the_pull_request_at_validation(adopted):
+    """A files source through the PR check: new rows with an unknown category."""
+    root, name, _ = adopted
+    if name != "awkward":
+        pytest.skip("one data set is enough for the data path")
+    committed = sh(root, "git", "show", "main:params.yaml").stdout
+    assert "source: files" in committed, "the test before this one commits the adoption"
+    sh(root, "git", "checkout", "-q", "-f", "main")
+    sh(root, "git", "checkout", "-q", "-b", "bad-batch")
+    data = root / f"data/{name}.csv"
+    lines = data.read_text().splitlines()
+    bad = lines[1].split(",")
+    bad[0], bad[4] = "9999-BAD", "Three year"  # a new id; Contract: not a category
+    data.write_text("\n".join([*lines, ",".join(bad)]) + "\n")
+    sh(root, "python", "-m", "dvc", "add", "-q", str(data))
+    sh(root, "git", "commit", "-qam", "a new batch of customers")
+    done = make(root, "pr", "BASE=main")
+    assert done.returncode != 0
+    verdict = json.loads((root / "reports/pr/verdict.json").read_text())
+    assert verdict["failed"] == ["data_validation"]
+    reason = next(g["reason"] for g in verdict["gates"] if g["name"] == "data_validation")
+    assert "column 'Contract': not one of the categories" in reason
+    assert f"data/{name}.csv line {len(lines) + 1} (customerID=9999-BAD)" in reason
+
+
 def test_a_later_template_update_merges_without_conflict(adopted):
     """Upstream changes src/ and tests/ after the team adopted: the merge is clean."""
     root, _, _ = adopted

@@ -1,11 +1,14 @@
-"""dvc.yaml, params.yaml and the code agree: every output path the code writes is
-declared, every stage depends on its script, and every params section exists."""
+"""dvc.yaml, params.yaml, dvc.lock and the code agree: every output path the code writes
+is declared, every stage depends on its script, every params section exists, and the
+committed lock was made by this code."""
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from modelops import paths
+from modelops.training.lineage import file_md5
 from tests.conftest import REPO
 
 DVC = yaml.safe_load((REPO / "dvc.yaml").read_text())
@@ -99,3 +102,20 @@ def test_stages_depend_on_every_module_they_run():
     for name, stage in DVC["stages"].items():
         missing = modelops_imports(REPO / f"pipelines/{name}.py") - declared(stage, "deps")
         assert not missing, f"stage {name} runs {sorted(missing)} without declaring them"
+
+
+def test_the_committed_lock_is_in_step_with_the_code():
+    """dvc.lock records the md5 of every code file a stage ran; a stale entry means the
+    committed outputs were not made by this code (and `make run` would rewrite them)."""
+    lock_file = REPO / "dvc.lock"
+    if not lock_file.exists():
+        pytest.skip("no dvc.lock yet: `make run` writes it")
+    stale = sorted(
+        {
+            dep["path"]
+            for stage in yaml.safe_load(lock_file.read_text())["stages"].values()
+            for dep in stage.get("deps", [])
+            if dep["path"].endswith(".py") and file_md5(REPO / dep["path"]) != dep["md5"]
+        }
+    )
+    assert not stale, f"dvc.lock is out of step with {stale}: run `make repro`, commit dvc.lock"

@@ -122,7 +122,7 @@ def model_name(request: Request) -> str:
 def _words(found: Inferred, target: str, record: str | None) -> dict[str, str]:
     if found.yes_no_target:
         positive = target.lower().replace("_", " ")
-        negative = f"no {positive}"
+        negative = f"not {positive}"
     else:
         positive, negative = str(found.positive_label), str(found.negative_label)
     return {"record": record or "record", "positive": positive, "negative": negative}

@@ -24,7 +24,7 @@ MAX_CATEGORIES = 100  # more distinct values than this: free text or an identifi
 # long-tailed columns (bench/results/schema_inference.md); drift monitoring watches shifts.
 MARGIN = 1.0
 TIME_NAMES = re.compile(r"(^|_)(time|timestamp|date|datetime|event_time|created_at)$", re.I)
-ID_NAMES = re.compile(r"(^id$|_id$|ID$|Id$)")
+ID_NAMES = re.compile(r"(?i:(^|_)(id|no|number|key)$)|[a-z](ID|Id|No|Number)$")
 YES_LIKE = {"yes", "y", "true", "t", "1", "positive", "pos"}
 NO_LIKE = {"no", "n", "false", "f", "0", "negative", "neg"}
 WIDENED = f" (range widened by {MARGIN:.0%} of it each side)"
@@ -95,7 +95,7 @@ def _is_time(values: pd.Series) -> bool:
 
 def _label_pair(values: pd.Series, positive: str | None, name: str) -> tuple[Any, Any, bool]:
     """The positive and negative labels of a binary target; whether they read yes/no."""
-    labels = list(pd.unique(values.dropna()))
+    labels = [v.item() if hasattr(v, "item") else v for v in pd.unique(values.dropna())]
     if len(labels) != 2:
         shown = sorted(map(str, labels))[:10]
         raise InferenceError(

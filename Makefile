@@ -55,19 +55,20 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --quiet
 	@touch $@
 
-setup: $(VENV)/.synced ## install the locked environment into .venv
+setup: $(VENV)/.synced ## install the locked environment into .venv (and git's `ours` merge driver)
+	@if git rev-parse --git-dir >/dev/null 2>&1; then git config merge.ours.driver true; fi
 
 system-deps: ## install the Debian packages: Chromium and fonts, PostgreSQL, wrk; CI runs it
 	@if dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then echo "system packages present"; else \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install \
 		-y -qq --no-install-recommends $(SYSTEM_PACKAGES); fi
 
-adopt: setup ## make it yours: DATA=<file|folder> TARGET=<col> [POSITIVE= TIME= ID= NAME= RECORD=]
+adopt: setup ## make it yours: DATA=<file|folder> TARGET=<col> [POSITIVE= TIME= ID= NAME= RECORD= RECORDS=]
 	@if [ -z "$(DATA)" ] || [ -z "$(TARGET)" ]; then \
-		echo "usage: make adopt DATA=<file or folder> TARGET=<column> [POSITIVE=<label>] [TIME=<column>] [ID=<column>] [NAME=<model name>] [RECORD=<noun>]"; exit 2; fi
+		echo "usage: make adopt DATA=<file or folder> TARGET=<column> [POSITIVE=<label>] [TIME=<column>] [ID=<column>] [NAME=<model name>] [RECORD=<noun>] [RECORDS=<plural>]"; exit 2; fi
 	modelops adopt --data "$(DATA)" --target "$(TARGET)" $(if $(POSITIVE),--positive "$(POSITIVE)") \
 		$(if $(TIME),--time "$(TIME)") $(if $(ID),--id "$(ID)") $(if $(NAME),--name "$(NAME)") \
-		$(if $(RECORD),--record "$(RECORD)")
+		$(if $(RECORD),--record "$(RECORD)") $(if $(RECORDS),--records "$(RECORDS)")
 
 data: setup ## restore raw data from DVC, or regenerate it from the simulator (hash-checked)
 	modelops data get

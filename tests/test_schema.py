@@ -2,6 +2,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from modelops.config import read_params
 from modelops.schema import ColumnType, Schema
 
 
@@ -135,7 +136,24 @@ def test_unquoted_yaml_booleans_are_refused_with_a_hint_to_quote(unquoted):
     data = params(**unquoted)
     with pytest.raises(ValidationError, match="quote the value") as info:
         Schema.model_validate(data)
-    assert "YAML reads unquoted yes/no" in str(info.value)
+    assert "YAML reads an unquoted true/false" in str(info.value)
+
+
+def test_params_are_read_as_dvc_reads_them_yes_and_no_stay_text():
+    """params.yaml is read with YAML 1.2 booleans, as DVC reads and rewrites it (`dvc exp
+    run -S` writes "Yes" back unquoted); only true/false are booleans, and refused here."""
+    text = PARAMS.format(
+        missing_values="[off]", categories="[Yes, No]", missing="[n/a]", positive="Yes"
+    )
+    schema = Schema.model_validate(read_params(text)["schema"])
+    assert schema.columns["Partner"].categories == ("Yes", "No")
+    assert schema.missing_values == ("off",)
+    assert schema.columns["Churn"].positive_label == "Yes"
+    flags = PARAMS.format(
+        missing_values='[""]', categories="[true, false]", missing="[]", positive='"x"'
+    )
+    with pytest.raises(ValidationError, match="quote the value"):
+        Schema.model_validate(read_params(flags)["schema"])
 
 
 def test_yaml_reads_unquoted_yes_as_a_boolean():

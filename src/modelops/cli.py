@@ -39,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     adopt.add_argument("--id", dest="id_column", help="the row-id column; default: by name")
     adopt.add_argument("--name", help="the model's name; default: from the file name")
     adopt.add_argument("--record", help="what one row is (customer, claim...); default: record")
+    adopt.add_argument("--records", help="its plural, when not record + s (e.g. people)")
     commands.add_parser("summary", help="key metrics, lift over baselines, where outputs are")
     champion = commands.add_parser("champion", help="obtain the model of the base revision")
     champion.add_argument("--base", default="main", help="branch or commit merged into (main)")
@@ -99,7 +100,7 @@ def _without_settings(args: argparse.Namespace) -> int | None:
     if args.command == "adopt":
         request = Request(
             args.data, args.target, args.positive, args.time, args.id_column, args.name,
-            args.record,
+            args.record, args.records,
         )  # fmt: skip
         print(adopt(request, Path(args.params)))
         return 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -195,6 +196,9 @@ class WordSettings(_Section):
         return self.record.replace(" ", "_") + "_id"
 
 
+DEFAULT_WORDS = WordSettings()
+
+
 class ModelCardSettings(_Section):
     """The model card's prose, written by the team: what the model is for, where its data
     comes from and where it stops working. Markdown; ``file`` names a markdown file whose
@@ -279,11 +283,31 @@ class ConfigError(InputError):
     """params.yaml is missing, unreadable or invalid."""
 
 
+class _Yaml12Loader(yaml.SafeLoader):
+    """YAML 1.2's booleans: only true and false. DVC reads and rewrites params.yaml
+    (`dvc exp run -S`) as YAML 1.2, which leaves Yes, No, On and Off unquoted; read as
+    YAML 1.1 they would turn into booleans."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def read_params(text: str) -> Any:
+    """Parse params.yaml text the way DVC does (YAML 1.2 booleans)."""
+    return yaml.load(text, Loader=_Yaml12Loader)  # a SafeLoader subclass
+
+
 def load_settings(path: Path | str = DEFAULT_PARAMS) -> Settings:
     """Read and validate params.yaml; raise ConfigError naming each bad field."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = read_params(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
     if not isinstance(raw, dict):

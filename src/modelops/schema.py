@@ -12,8 +12,8 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 YAML_BOOLEAN = (
-    "YAML reads unquoted yes/no, true/false and on/off as booleans: quote the value "
-    '("Yes", "No") to keep it a string'
+    "YAML reads an unquoted true/false (and, in YAML 1.1 tools, yes/no and on/off) as a "
+    'boolean: quote the value ("Yes", "No", "true") to keep it a string'
 )
 
 

@@ -92,3 +92,10 @@ def test_int_target_keeps_its_type():
         "role": "target",
         "positive": 1,
     }
+
+
+def test_an_empty_column_is_ignored_and_a_table_without_features_is_refused(tmp_path):
+    frame = pd.DataFrame({"x": [1.0, 2, 3, 4], "Unnamed: 2": [None] * 4, "y": ["a", "b", "a", "b"]})
+    found = infer(frame, target="y", positive="a")
+    assert found.columns["Unnamed: 2"]["role"] == "ignore"
+    assert Schema.model_validate({"columns": found.columns}).features == ["x"]

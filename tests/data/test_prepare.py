@@ -4,7 +4,7 @@ import pytest
 
 from modelops.data.prepare import prepare
 from modelops.data.sources import ORIGIN, Span, read_files
-from modelops.data.validation import DataValidationError
+from modelops.data.validation import DataValidationError, validate
 from modelops.schema import Schema
 
 
@@ -187,3 +187,28 @@ def test_csv_read_as_written_then_prepared(tmp_path):
     assert prepared["n"].isna().tolist() == [True, False, True]
     assert prepared["c"].tolist() == ["a", "b", "a"]
     assert prepared["y"].tolist() == [0, 1, 0]
+
+
+def test_numbers_in_text_columns_become_text_and_bool_text_becomes_bool():
+    schema = Schema.model_validate(
+        {
+            "columns": {
+                "row": {"type": "string", "role": "id"},
+                "plan": {"type": "category", "categories": ["1", "2", "x"]},
+                "paperless": {"type": "bool"},
+                "y": {"type": "int", "role": "target"},
+            }
+        }
+    )
+    raw = pd.DataFrame(
+        {
+            "row": [101, 102, 103, 104],
+            "plan": [1, 2, 1, 2],
+            "paperless": ["true", "False", "1", "0"],
+            "y": [0, 1, 1, 0],
+        }
+    )
+    valid = validate(prepare(raw, schema), schema)
+    assert valid["row"].tolist() == ["101", "102", "103", "104"]
+    assert valid["plan"].tolist() == ["1", "2", "1", "2"]
+    assert valid["paperless"].tolist() == [True, False, True, False]

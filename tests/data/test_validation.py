@@ -298,3 +298,19 @@ def test_a_nullable_int_feature_reaches_the_model_as_float():
     assert valid["visits"].isna().sum() == 1
     model = fit(build_model(schema, ModelSettings()), valid, schema)
     assert model.predict_proba(valid[schema.features]).shape == (6, 2)
+
+
+def test_only_the_time_column_must_not_lie_in_the_future():
+    schema = Schema.model_validate(
+        {
+            "columns": {
+                "due": {"type": "datetime", "role": "ignore"},
+                "x": {"type": "float"},
+                "y": {"type": "int", "role": "target"},
+            }
+        }
+    )
+    raw = pd.DataFrame(
+        {"due": pd.to_datetime(["2099-01-01"] * 4), "x": [1.0, 2, 3, 4], "y": [0, 1, 0, 1]}
+    )
+    assert len(validate(prepare(raw, schema), schema)) == 4

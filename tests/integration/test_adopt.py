@@ -170,16 +170,28 @@ def test_a_bad_batch_of_adopted_data_fails_the_pull_request_at_validation(adopte
 
 
 def test_a_later_template_update_merges_without_conflict(adopted):
-    """Upstream changes src/ and tests/ after the team adopted: the merge is clean."""
+    """Upstream changes a stage's code and tests, and commits the example's regenerated
+    outputs with them; merged into the adopted copy: no conflict, the code and tests
+    arrive, the adopted copy keeps its own outputs (.gitattributes, `make setup`)."""
     root, _, _ = adopted
+    committed = sh(root, "git", "show", "main:params.yaml").stdout
+    assert "source: files" in committed, "an earlier test of this module commits the adoption"
     sh(root, "git", "checkout", "-q", "-f", "main")
+    ours = (root / "dvc.lock").read_text()
     template = sh(root, "git", "rev-list", "--max-parents=0", "HEAD").stdout.strip()
     sh(root, "git", "checkout", "-q", "-b", "upstream", template)
-    for path in ("src/modelops/training/summary.py", "tests/test_config.py"):
+    for path in ("src/modelops/training/evaluate.py", "tests/test_config.py"):
         with (root / path).open("a") as handle:
             handle.write("\n# a later template improvement\n")
-    sh(root, "git", "commit", "-qam", "template: an improvement")
+    for path in ("dvc.lock", "models/lineage.json", "metrics/metrics.json"):
+        text = (root / path).read_text()
+        (root / path).write_text(text.replace("md5", "md5 ", 1))  # regenerated upstream
+    sh(root, "git", "commit", "-qam", "template: an improvement, outputs regenerated")
     sh(root, "git", "checkout", "-q", "main")
     merged = sh(root, "git", "merge", "--no-edit", "upstream", check=False)
     assert merged.returncode == 0, merged.stdout + merged.stderr
+    assert (
+        "a later template improvement" in (root / "src/modelops/training/evaluate.py").read_text()
+    )
     assert "a later template improvement" in (root / "tests/test_config.py").read_text()
+    assert (root / "dvc.lock").read_text() == ours

@@ -10,6 +10,7 @@ refuses (the template is adopted already).
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 from collections.abc import Callable
@@ -20,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
+from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from modelops import paths
-from modelops.config import ConfigError, Settings
+from modelops.config import ConfigError, Settings, read_params
 from modelops.data.infer import Inferred, infer
 from modelops.data.prepare import prepare
 from modelops.data.sources import SourceError, read_raw
@@ -35,6 +36,8 @@ from modelops.errors import InputError
 from modelops.io import write_text
 from modelops.schema import Schema
 from modelops.vcs import dvc
+
+log = logging.getLogger(__name__)
 
 EXAMPLE_DATA = Path("data/raw")
 DEPLOY = Path("deploy/environments")
@@ -61,6 +64,7 @@ class Request:
     id_column: str | None = None
     name: str | None = None
     record: str | None = None
+    records: str | None = None  # the plural, when not record + "s"
 
 
 @dataclass(frozen=True)
@@ -113,19 +117,23 @@ def _set(section: CommentedMap, key: str, value: Any, comment: str | None = None
 
 def model_name(request: Request) -> str:
     """NAME, or the data file's name made into a model name (``telco-churn``)."""
-    name = request.name or re.sub(r"[^a-z0-9]+", "-", request.data.stem.lower()).strip("-")
-    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name or ""):
-        raise AdoptError(f"NAME={name!r}: use lower-case letters, digits and dashes")
+    name = request.name or re.sub(r"[^a-z0-9]+", "-", request.data.stem.lower()).strip("-")[:40]
+    if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?", name or ""):
+        raise AdoptError(
+            f"NAME={name!r}: up to 40 lower-case letters, digits and inner dashes "
+            "(it names the model, the Bento and its image)"
+        )
     return name
 
 
-def _words(found: Inferred, target: str, record: str | None) -> dict[str, str]:
+def _words(found: Inferred, target: str, record: str | None, records: str | None) -> dict[str, str]:
     if found.yes_no_target:
         positive = target.lower().replace("_", " ")
         negative = f"not {positive}"
     else:
         positive, negative = str(found.positive_label), str(found.negative_label)
-    return {"record": record or "record", "positive": positive, "negative": negative}
+    words = {"record": record or "record", "positive": positive, "negative": negative}
+    return words | ({"records": records} if records else {})
 
 
 def _schema_section(found: Inferred) -> CommentedMap:
@@ -170,10 +178,9 @@ def edit_params(
     _set(doc["data"], "path", str(data), f"DVC-tracked by {data}.dvc")
     doc.pop("simulator", None)
     doc["schema"] = _schema_section(found)
-    words = _words(found, request.target, request.record)
-    for key, value in words.items():
-        _set(doc["words"], key, value)
     doc["words"].pop("records", None)
+    for key, value in _words(found, request.target, request.record, request.records).items():
+        _set(doc["words"], key, value)
     card = doc["model_card"]
     _set(card, "intended_use", "Not written yet: what the model is for, who acts on its scores.")
     _set(card, "data", f"{data}: adopted with `make adopt`.")
@@ -252,7 +259,11 @@ def plan(request: Request, params: Path = Path("params.yaml")) -> Plan:
         raise AdoptError(
             f"DATA={request.data}: {EXAMPLE_DATA} holds the example; put yours elsewhere"
         )
-    schema = Schema.model_validate({"columns": found.columns})
+    try:
+        schema = Schema.model_validate({"columns": found.columns})
+    except ValidationError as exc:
+        problems = "; ".join(err["msg"] for err in exc.errors())
+        raise AdoptError(f"DATA={request.data}: no usable schema: {problems}") from exc
     valid = validate(prepare(frame, schema), schema, source=str(request.data))
     base_rate = float(valid[schema.target].mean())
     old_name = str(doc["model"]["name"])
@@ -263,7 +274,7 @@ def plan(request: Request, params: Path = Path("params.yaml")) -> Plan:
     _yaml().dump(doc, out)
     text = re.sub(r"(?<!\n)\n(?=[a-z_]+:)", "\n\n", out.getvalue())  # a blank line per section
     try:
-        settings = Settings.model_validate(yaml.safe_load(text))
+        settings = Settings.model_validate(read_params(text))
     except Exception as exc:
         raise ConfigError(f"the adopted params.yaml would not load: {exc}") from exc
     name = settings.model.name
@@ -315,10 +326,11 @@ def apply(request: Request, planned: Plan, params: Path = Path("params.yaml")) -
     _remove(EXAMPLE_DATA)
     for output in (*OUTPUTS, *paths.PLOTS.glob("*.csv")):
         output.unlink(missing_ok=True)
-    for log in paths.HOLDOUT_SCORES.parent.glob("predictions.db*"):
-        log.unlink()
+    for prediction_log in paths.HOLDOUT_SCORES.parent.glob("predictions.db*"):
+        prediction_log.unlink()
     _remove(paths.PR)
-    dvc("push", f"{data}.dvc", check=False)
+    if dvc("push", f"{data}.dvc", check=False).returncode != 0:
+        log.warning("could not push %s to the DVC remote; it stays in the local cache", data)
 
 
 def _remove(path: Path) -> None:

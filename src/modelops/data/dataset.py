@@ -19,7 +19,6 @@ from tqdm import tqdm
 
 from modelops.config import Settings
 from modelops.errors import InputError
-from modelops.example.simulator import simulate_week
 from modelops.io import write_parquet
 from modelops.vcs import dvc
 
@@ -45,6 +44,8 @@ def existing_weeks(folder: Path) -> list[int]:
 
 def generate(settings: Settings, weeks: range, folder: Path) -> None:
     """Write simulator batches, one Parquet file per week (each written atomically)."""
+    from modelops.example.simulator import simulate_week  # the example: optional to keep
+
     for week in tqdm(weeks, desc="[data] simulating weeks", unit="week", disable=None):
         write_parquet(simulate_week(settings.simulator, week), batch_path(folder, week))
         log.debug("wrote %s", batch_path(folder, week))

@@ -201,6 +201,8 @@ def infer(
 
 def _column(values: pd.Series, rows: int) -> tuple[dict[str, Any], str]:
     """The spec and note of one column that is not the target, time or id."""
+    if (_text(values) == "").all():  # nothing but missing values and blanks
+        return {"type": "string", "role": "ignore", "nullable": True}, "empty: ignored"
     if pd.api.types.is_bool_dtype(values):
         return {"type": "bool"}, "true/false"
     if pd.api.types.is_integer_dtype(values) or (

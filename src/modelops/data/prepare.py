@@ -15,7 +15,7 @@ import pandas as pd
 from pandas.api.types import is_bool, is_bool_dtype, is_numeric_dtype
 
 from modelops.data.validation import DataValidationError, Violation
-from modelops.schema import ColumnSpec, ColumnType, Schema
+from modelops.schema import ColumnSpec, ColumnType, Role, Schema
 
 MAX_LABELS = 10  # labels listed in an error message
 
@@ -34,9 +34,13 @@ def prepare(frame: pd.DataFrame, schema: Schema, *, source: str = "data") -> pd.
 
 
 def _clean(values: pd.Series, spec: ColumnSpec, schema: Schema) -> pd.Series:
-    """Trimmed text, markers as missing values; numbers from text where all parse."""
+    """Trimmed text, markers as missing values; numbers from text where all parse; text
+    from numbers where the schema declares text (an integer id, categories '1', '2')."""
     markers = {*schema.missing_values, *spec.missing}
-    if is_numeric_dtype(values) and not is_bool_dtype(values):
+    textual = spec.type in (ColumnType.STRING, ColumnType.CATEGORY) and spec.role != Role.TARGET
+    if is_numeric_dtype(values) and not is_bool_dtype(values) and textual:
+        values = values.map(lambda v: v if pd.isna(v) else _text(v)).astype(object)
+    elif is_numeric_dtype(values) and not is_bool_dtype(values):
         numbers = [number for marker in markers if (number := _float(marker)) is not None]
         return values.mask(values.isin(numbers)) if numbers else values
     if not (
@@ -53,6 +57,9 @@ def _clean(values: pd.Series, spec: ColumnSpec, schema: Schema) -> pd.Series:
             return pd.to_numeric(values)
         except (TypeError, ValueError):
             pass  # validation names the values that are not numbers
+    if spec.type == ColumnType.BOOL and spec.role != Role.TARGET:
+        flags = values.map(lambda v: v if pd.isna(v) else _boolean(v))  # "true", "0"...
+        return flags.astype(bool) if flags.map(lambda v: isinstance(v, bool)).all() else flags
     return values
 
 

@@ -91,7 +91,7 @@ def _pandera_column(name: str, spec: ColumnSpec, schema: Schema, now: dt.datetim
         checks.append(pa.Check.isin(list(spec.categories)))
     if spec.allowed is not None:
         checks.append(pa.Check.isin(list(spec.allowed)))
-    if spec.type == ColumnType.DATETIME:
+    if name == schema.time_column:  # other dates (a due date, say) may lie ahead
         limit = pd.Timestamp(now)
         checks.append(pa.Check(lambda s: s <= limit, name=f"not_after({limit:%Y-%m-%d %H:%M})"))
     dtype = PANDAS_DTYPES[spec.type]

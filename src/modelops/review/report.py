@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from modelops import paths
-from modelops.config import Settings, WordSettings
+from modelops.config import Settings, WordSettings, read_params
 from modelops.errors import InputError
 from modelops.io import read_json, write_text
 from modelops.review.compare import champion_source
@@ -497,7 +496,7 @@ def _read(path: Path) -> Any:
 
 
 def _yaml(path: Path) -> Any:
-    return yaml.safe_load(path.read_text()) if path.exists() else None
+    return read_params(path.read_text()) if path.exists() else None
 
 
 def raw_summary(dvc_file: Path, lock: Path, raw_path: Path) -> dict[str, Any] | None:

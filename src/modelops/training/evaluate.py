@@ -13,7 +13,7 @@ import pandas as pd
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from modelops.config import EvaluationSettings, SliceSettings, WordSettings
+from modelops.config import DEFAULT_WORDS, EvaluationSettings, SliceSettings, WordSettings
 from modelops.schema import Schema
 from modelops.training.metrics import (
     HIGHER_IS_BETTER,
@@ -30,7 +30,6 @@ from modelops.training.scoring import score
 MODEL = "model"
 CURVE_POINTS = 200
 SCORE_BINS = 40
-DEFAULT_WORDS = WordSettings()
 
 
 @dataclass(frozen=True)

@@ -23,14 +23,13 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from modelops.config import ModelCardSettings, Settings, WordSettings
+from modelops.config import DEFAULT_WORDS, ModelCardSettings, Settings, WordSettings
 from modelops.errors import InputError
 from modelops.schema import Schema
 
 LIBRARIES = ("scikit-learn", "pandas", "numpy", "pyarrow", "pandera", "dvc", "modelops")
 PIPELINE = Path("dvc.yaml")
 STAGES = ("train", "baselines", "evaluate")  # the stages that shape the model and its record
-DEFAULT_WORDS = WordSettings()
 DEFAULT_CARD = ModelCardSettings()
 
 

@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from modelops import paths
-from modelops.config import DEFAULT_PARAMS, WordSettings, load_settings
+from modelops.config import DEFAULT_PARAMS, DEFAULT_WORDS, WordSettings, load_settings
 from modelops.io import read_json
 
-DEFAULT_WORDS = WordSettings()
 RATE_WARNING = 0.5  # warn when the action rate is below this share of the positive rate
 LIFT_METRICS = {"roc_auc": "ROC-AUC", "average_precision": "average precision"}
 LINEAR = (

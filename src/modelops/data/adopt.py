@@ -42,11 +42,6 @@ log = logging.getLogger(__name__)
 EXAMPLE_DATA = Path("data/raw")
 DEPLOY = Path("deploy/environments")
 MAX_SLICES = 3
-OUTPUTS = (
-    paths.VALIDATED, paths.VALIDATION_REPORT, paths.TRAIN, paths.HOLDOUT, paths.MODEL,
-    paths.BASELINES, paths.METRICS, paths.BASELINE_METRICS, paths.SLICES,
-    paths.HOLDOUT_SCORES, paths.LINEAGE, paths.MODEL_CARD, paths.DVC_LOCK,
-)  # fmt: skip
 
 
 class AdoptError(InputError):
@@ -324,13 +319,24 @@ def apply(request: Request, planned: Plan, params: Path = Path("params.yaml")) -
     if example.exists():
         dvc("remove", str(example), check=False)
     _remove(EXAMPLE_DATA)
-    for output in (*OUTPUTS, *paths.PLOTS.glob("*.csv")):
+    for output in (*pipeline_outputs(), paths.DVC_LOCK):
         output.unlink(missing_ok=True)
     for prediction_log in paths.HOLDOUT_SCORES.parent.glob("predictions.db*"):
         prediction_log.unlink()
     _remove(paths.PR)
     if dvc("push", f"{data}.dvc", check=False).returncode != 0:
         log.warning("could not push %s to the DVC remote; it stays in the local cache", data)
+
+
+def pipeline_outputs(pipeline: Path = Path("dvc.yaml")) -> list[Path]:
+    """Every file the stages write (outs and metrics), as dvc.yaml declares them."""
+    stages = read_params(pipeline.read_text())["stages"]
+    return [
+        Path(next(iter(item)) if isinstance(item, dict) else item)
+        for stage in stages.values()
+        for kind in ("outs", "metrics")
+        for item in stage.get(kind, [])
+    ]
 
 
 def _remove(path: Path) -> None:

@@ -122,6 +122,15 @@ def a_hyperparameter(project: Path) -> tuple[str, int | float]:
     return key, (value + 1 if isinstance(value, int) else round(value * 0.9, 6))
 
 
+def forget_data(project: Path, *, remote: bool = False) -> None:
+    """As on a fresh clone: no raw data, no DVC cache (and, with ``remote``, no remote)."""
+    data = project / DATA
+    shutil.rmtree(data) if data.is_dir() else data.unlink()
+    shutil.rmtree(project / ".dvc/cache")
+    if remote:
+        shutil.rmtree(project / ".dvc-remote")
+
+
 class TestPipeline:
     def test_repro_runs_every_stage_and_writes_outputs(self, project):
         done = run(project, "dvc", "repro")
@@ -229,24 +238,19 @@ class TestPipeline:
         assert f'"{key}": {value}' in shown
 
     def test_fresh_clone_restores_the_committed_data(self, project):
-        shutil.rmtree(project / DATA) if (project / DATA).is_dir() else (project / DATA).unlink()
-        shutil.rmtree(project / ".dvc/cache")
+        forget_data(project)
         assert "restored" in run(project, "modelops", "data", "get").stderr
 
     @pytest.mark.example
     def test_fresh_clone_regenerates_the_example_data(self, project):
-        shutil.rmtree(project / "data/raw")
-        shutil.rmtree(project / ".dvc/cache")
-        shutil.rmtree(project / ".dvc-remote")
+        forget_data(project, remote=True)
         got = run(project, "modelops", "data", "get")
         assert "regenerated data/raw (5 weeks)" in got.stderr
         assert "up to date" in run(project, "dvc", "status", "data/raw.dvc").stdout
 
     @pytest.mark.example
     def test_regenerated_data_with_other_settings_is_refused(self, project):
-        shutil.rmtree(project / "data/raw")
-        shutil.rmtree(project / ".dvc/cache")
-        shutil.rmtree(project / ".dvc-remote")
+        forget_data(project, remote=True)
         edit_params(project, {"simulator": {"seed": 7}})
         got = run(project, "modelops", "data", "get", check=False)
         assert got.returncode == 1

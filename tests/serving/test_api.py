@@ -10,7 +10,6 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from modelops.serving.contract import ApiNames
 from modelops.serving.predlog import PREDICTIONS
 from tests.serving.support import (
     assert_spec_follows,
@@ -39,12 +38,6 @@ def server(versions, tmp_path_factory):
 @pytest.fixture(scope="module")
 def records(settings, train_holdout):
     return sample_requests(settings, train_holdout[1], 20)
-
-
-@pytest.fixture(scope="module")
-def names(settings):
-    """The API's names from the configured words (the example's: transaction...)."""
-    return ApiNames.from_words(settings.words)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ import pytest
 import sqlalchemy as sa
 
 from modelops.serving.bento import free_port
-from modelops.serving.contract import ApiNames
 from modelops.serving.predlog import PREDICTIONS
 from tests.serving.support import running_server, sample_requests, write_state
 
@@ -25,11 +24,6 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def samples(settings, train_holdout):
     return sample_requests(settings, train_holdout[1], 200)
-
-
-@pytest.fixture(scope="module")
-def names(settings):
-    return ApiNames.from_words(settings.words)
 
 
 def load(

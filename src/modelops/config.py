@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from modelops.errors import InputError
+from modelops.review.gates import GateSettings  # each gate declares its settings with its rule
 from modelops.schema import ColumnType, Schema
 
 DEFAULT_PARAMS = Path("params.yaml")
@@ -119,51 +120,6 @@ class EvaluationSettings(_Section):
     costs: CostSettings = CostSettings()
     slices: list[SliceSettings] = Field(default_factory=list)
     calibration_bins: int = Field(10, ge=2)
-
-
-METRIC_NAMES = Literal[
-    "roc_auc",
-    "average_precision",
-    "recall_at_review_rate",
-    "precision_at_review_rate",
-    "log_loss",
-    "brier",
-    "cost_per_1k",
-]
-
-
-class SliceGateSettings(_Section):
-    """No slice may fall more than ``tolerance`` below the champion on ``metric``."""
-
-    metric: Literal["roc_auc", "average_precision", "recall_at_review_rate"] = "roc_auc"
-    tolerance: float = Field(0.03, ge=0)
-    min_positives: int = Field(50, ge=1)
-
-
-class BudgetSettings(_Section):
-    """Serving budgets the challenger must fit."""
-
-    latency_ms_p50: float = Field(25.0, gt=0)
-    size_mb: float = Field(20.0, gt=0)
-    latency_calls: int = Field(200, ge=20)
-
-
-class GateSettings(_Section):
-    """Merge gates for pull requests (``modelops gates``)."""
-
-    floors: dict[METRIC_NAMES, float] = Field(default_factory=dict)
-    champion: dict[METRIC_NAMES, float] = Field(default_factory=dict)
-    baselines: dict[METRIC_NAMES, float] = Field(default_factory=dict)
-    slices: SliceGateSettings = SliceGateSettings()
-    budgets: BudgetSettings = BudgetSettings()
-
-    @model_validator(mode="after")
-    def _tolerances_not_negative(self) -> Self:
-        for section in ("champion", "baselines"):
-            for metric, limit in getattr(self, section).items():
-                if limit < 0:
-                    raise ValueError(f"gates.{section}.{metric}: must be >= 0, got {limit}")
-        return self
 
 
 Direction = Literal["increases", "decreases"]

@@ -1,133 +1,227 @@
+"""The gate registry and each kind's rule, on synthetic scores with known differences."""
+
+import re
+from dataclasses import fields
+
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
-from modelops.review.gates import (
-    Gate,
-    behaviour_gate,
-    budget_gates,
-    floor_gates,
-    pipeline_gates,
-    relative_gates,
-    slice_gates,
-    verdict,
-)
+from modelops.review.compare import CHALLENGER, CHAMPION, Comparison, slice_summary
+from modelops.review.gates import Gate, GateSettings, Measured, judge, rules_table, verdict
+from modelops.review.gates.model import holm
 from modelops.training.metrics import Holdout, Scored, bootstrap
+from tests.conftest import REPO
+
+N = 60_000
 
 
 @pytest.fixture(scope="module")
-def models():
-    """A champion, an equally good retrain, a clearly worse and a better challenger."""
+def data():
     rng = np.random.default_rng(11)
-    n = 60_000
-    y = (rng.random(n) < 0.02).astype(float)
-    signal = rng.normal(0, 1, n) + 2.0 * y
-
-    def scored(noise: float, seed: int) -> Scored:
-        s = signal + np.random.default_rng(seed).normal(0, noise, n)
-        p = 1 / (1 + np.exp(-(s - 4)))
-        return Scored.at_review_rate(p, 0.02)
-
+    y = (rng.random(N) < 0.02).astype(float)
+    signal = rng.normal(0, 1, N) + 2.0 * y
+    region = np.where(rng.random(N) < 0.5, "north", "south").astype(object)
+    region[rng.random(N) < 0.01] = "islands"
     holdout = Holdout(
-        y=y, missed_cost=rng.uniform(5, 500, n), false_alarm_cost=np.zeros(n), action_cost=5.0
+        y=y, missed_cost=rng.uniform(5, 500, N), false_alarm_cost=np.zeros(N), action_cost=5.0
     )
-    models = {
-        "champion": scored(0.8, 1),
-        "equal": scored(0.8, 2),
-        "worse": scored(2.5, 3),
-        "better": scored(0.1, 4),
+    return holdout, signal, region
+
+
+def scored(signal: np.ndarray, noise: np.ndarray | float, seed: int, shift: float = 4) -> Scored:
+    s = signal + np.random.default_rng(seed).normal(0, 1, signal.size) * noise
+    return Scored.at_review_rate(1 / (1 + np.exp(-(s - shift))), 0.02)
+
+
+def comparison(data, challenger: Scored, champion: Scored | None = None) -> Comparison:
+    """A Comparison as `compare` builds it, from synthetic scores (slices by region)."""
+    holdout, _, region = data
+    models = {CHALLENGER: challenger} | ({CHAMPION: champion} if champion else {})
+    groups = {f"region={r}": region == r for r in ("islands", "north", "south")}
+    result = bootstrap(holdout, models, n_resamples=300, confidence=0.95, seed=0, slices=groups)
+    slices, draws = slice_summary(result, groups, holdout, "roc_auc")
+    summary = {
+        "holdout": {"rows": N, "confidence": 0.95, "review_rate": 0.02, "decline_rate": 0.002},
+        "metrics": {
+            m: {k: result.estimate(m, k).as_dict() for k in ("roc_auc", "brier")} for m in models
+        },  # fmt: skip
+        "slices": slices,
+        "budgets": {CHALLENGER: {"latency_ms_p50": 12.0, "size_mb": 3.0}},
     }
-    return bootstrap(holdout, models, n_resamples=300, confidence=0.95, seed=0)
+    return Comparison(result, models, holdout.y, summary, draws)
 
 
-TOLERANCE = {"roc_auc": 0.005, "average_precision": 0.01}
+def statuses(gates: list[Gate], prefix: str = "") -> dict[str, str]:
+    return {g.name: g.status for g in gates if g.name.startswith(prefix)}
 
 
-def by_status(gates):
-    return {g.name: g.status for g in gates}
+GATES = GateSettings.model_validate(
+    {
+        "champion": {"roc_auc": 0.005, "average_precision": 0.01},
+        "floors": {"roc_auc": 0.9, "brier": 0.02},
+        "baselines": {"roc_auc": 0.01},
+        "slices": {"metric": "roc_auc", "tolerance": 0.01, "min_positives": 100},
+        "budgets": {"latency_ms_p50": 10.0},
+    }
+)
 
 
-def test_equal_challenger_passes_the_champion_gates(models):
-    gates = relative_gates(models, "equal", "champion", TOLERANCE, kind="champion")
-    assert set(by_status(gates).values()) == {"pass"}
+# ---------------------------------------------------------------- the registry
 
 
-def test_clear_regression_fails_and_names_the_metric(models):
-    gates = relative_gates(models, "worse", "champion", TOLERANCE, kind="champion")
-    assert by_status(gates)["champion:roc_auc"] == "fail"
-    auc = next(g for g in gates if g.name.endswith("roc_auc"))
+def test_every_kind_declares_a_measurement_and_a_rule():
+    measurements = {f.name for f in fields(Measured)}
+    for section, kind in GATES.kinds().items():
+        assert kind.needs in measurements, section
+        assert kind.rules(), section
+    assert list(GATES.kinds())[:2] == ["pipeline", "integrity"]  # integrity is listed first
+
+
+def test_unknown_metrics_and_settings_are_refused_by_name():
+    with pytest.raises(ValidationError, match=r"unknown metric 'auc'; known: roc_auc"):
+        GateSettings.model_validate({"champion": {"auc": 0.01}})
+    with pytest.raises(ValidationError, match="not defined per slice"):
+        GateSettings.model_validate({"slices": {"metric": "brier"}})
+    with pytest.raises(ValidationError, match="p99"):
+        GateSettings.model_validate({"budgets": {"p99": 10}})  # a field is never a silent gate
+    with pytest.raises(ValidationError, match="must be >= 0"):
+        GateSettings.model_validate({"champion": {"roc_auc": -0.01}})
+
+
+def test_a_measurement_not_taken_skips_its_gates(data):
+    _, signal, _ = data
+    measured = Measured(
+        pipeline={"status": "passed"}, comparison=comparison(data, scored(signal, 0.8, 1))
+    )
+    got = judge(GATES, measured)
+    for name in ("parity:scores", "integrity:fitted_rows", "behaviour", "champion:roc_auc"):
+        assert statuses(got)[name] == "skipped", name
+    assert all(g.kind for g in got)
+
+
+def test_the_readme_gates_table_is_the_registrys():
+    from modelops.config import load_settings
+
+    readme = (REPO / "README.md").read_text()
+    table = "\n".join(rules_table(load_settings(REPO / "params.yaml").gates))
+    assert table in readme, "README's gates table is stale: paste rules_table() output"
+
+
+# ---------------------------------------------------------------- champion and calibration
+
+
+def test_equal_challenger_passes_and_a_worse_one_fails_naming_the_metric(data):
+    _, signal, _ = data
+    champion = scored(signal, 0.8, 1)
+    equal = judge(GATES, Measured(comparison=comparison(data, scored(signal, 0.8, 2), champion)))
+    assert set(statuses(equal, "champion:").values()) == {"pass"}
+    worse = judge(GATES, Measured(comparison=comparison(data, scored(signal, 2.5, 3), champion)))
+    assert statuses(worse, "champion:")["champion:roc_auc"] == "fail"
+    auc = next(g for g in worse if g.name == "champion:roc_auc")
     assert auc.ci_high < -0.005
     assert auc.value < 0
 
 
-def test_improvement_passes_with_a_positive_interval(models):
-    (auc,) = relative_gates(models, "better", "champion", {"roc_auc": 0.005}, kind="champion")
-    assert auc.status == "pass"
-    assert auc.ci_low > 0
+def test_miscalibrated_scores_fail_the_calibration_gates_only(data):
+    _, signal, _ = data
+    champion = scored(signal, 0.8, 1)
+    # the same ranking, scores shifted up: ROC-AUC unchanged, probabilities far too high
+    shifted = scored(signal, 0.8, 1, shift=1.5)
+    got = judge(GATES, Measured(comparison=comparison(data, shifted, champion)))
+    assert statuses(got, "calibration:") == {
+        "calibration:log_loss": "fail",
+        "calibration:brier": "fail",
+    }
+    assert statuses(got, "champion:")["champion:roc_auc"] == "pass"
 
 
-def test_lower_is_better_metrics_are_re_signed(models):
-    (cost,) = relative_gates(models, "worse", "champion", {"log_loss": 0.0001}, kind="champion")
-    assert cost.value < 0  # worse model: higher log loss, negative improvement
-    assert cost.status == "fail"
+def test_a_fixed_threshold_fails_when_the_flag_rate_moves_and_names_the_file(data):
+    _, signal, _ = data
+    champion = scored(signal, 0.8, 1)
+    fixed = {"deploy/environments/production.yaml": {"review": champion.threshold}}
+    same = judge(GATES, Measured(comparison=comparison(data, champion, champion),
+                                 fixed_thresholds=fixed))  # fmt: skip
+    name = "fixed_threshold:deploy/environments/production.yaml:review"
+    assert statuses(same)[name] == "pass"
+    shifted = scored(signal, 0.8, 1, shift=1.5)
+    moved = judge(GATES, Measured(comparison=comparison(data, shifted, champion),
+                                  fixed_thresholds=fixed))  # fmt: skip
+    gate = next(g for g in moved if g.name == name)
+    assert gate.status == "fail"
+    assert "deploy/environments/production.yaml" in gate.reason
+    assert gate.value > 2 * gate.threshold
 
 
-def test_no_champion_is_skipped_with_a_reason(models):
-    gates = relative_gates(models, "equal", None, TOLERANCE, kind="champion")
-    assert {g.status for g in gates} == {"skipped"}
-    assert all("no champion" in g.reason for g in gates)
+# ---------------------------------------------------------------- slices
 
 
-def test_baseline_margin_uses_the_interval_lower_bound(models):
-    (beats,) = relative_gates(models, "better", "worse", {"roc_auc": 0.01}, kind="baseline")
-    (fails,) = relative_gates(models, "equal", "champion", {"roc_auc": 0.01}, kind="baseline")
-    assert (beats.status, fails.status) == ("pass", "fail")
+def test_holm_adjusts_step_down():
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
 
 
-def test_floors():
-    metrics = {"roc_auc": {"value": 0.85, "ci_low": 0.84, "ci_high": 0.86},
-               "brier": {"value": 0.01, "ci_low": 0.009, "ci_high": 0.011}}  # fmt: skip
-    got = by_status(floor_gates(metrics, {"roc_auc": 0.9, "brier": 0.02}))
-    assert got == {"floor:roc_auc": "fail", "floor:brier": "pass"}
-
-
-def test_slices_fail_only_beyond_tolerance_with_enough_positives():
-    champion = {"region": {"north": {"positives": 500, "roc_auc": 0.90},
-                           "south": {"positives": 500, "roc_auc": 0.90},
-                           "islands": {"positives": 5, "roc_auc": 0.90}}}  # fmt: skip
-    challenger = {"region": {"north": {"positives": 500, "roc_auc": 0.85},
-                             "south": {"positives": 500, "roc_auc": 0.89},
-                             "islands": {"positives": 5, "roc_auc": 0.50}}}  # fmt: skip
-    got = by_status(slice_gates(challenger, champion, "roc_auc", 0.03, min_positives=100))
+def test_slices_fail_only_where_a_regression_is_credible(data):
+    _, signal, region = data
+    champion = scored(signal, 0.8, 1)
+    noise = np.where(region == "north", 3.0, 0.8)  # much worse in the north only
+    got = statuses(judge(GATES, Measured(comparison=comparison(data, scored(signal, noise, 1),
+                                                               champion))), "slice:")  # fmt: skip
     assert got == {
+        "slice:region=islands:roc_auc": "skipped",  # too few positives: reported, not judged
         "slice:region=north:roc_auc": "fail",
         "slice:region=south:roc_auc": "pass",
-        "slice:region=islands:roc_auc": "skipped",
     }
-    assert slice_gates(challenger, None, "roc_auc", 0.03, 100)[0].status == "skipped"
 
 
-def test_verdict_names_every_failing_gate():
-    gates = [
-        Gate("a", "pass"),
-        Gate("b", "fail"),
-        Gate("c", "skipped", reason="why"),
-        Gate("d", "fail"),
-    ]
-    got = verdict(gates)
-    assert got["verdict"] == "FAIL"
-    assert got["failed"] == ["b", "d"]
-    assert got["skipped"] == ["c"]
+def test_small_slices_are_reported_with_their_interval(data):
+    _, signal, _ = data
+    c = comparison(data, scored(signal, 0.8, 2), scored(signal, 0.8, 1))
+    (islands,) = [g for g in judge(GATES, Measured(comparison=c)) if "islands" in g.name]
+    assert islands.ci_low is not None
+    assert islands.ci_low < islands.value < islands.ci_high
+    assert "too few to judge" in islands.reason
+
+
+def test_no_slice_of_an_equally_good_model_fails(data):
+    _, signal, _ = data
+    for seed in range(2, 6):
+        c = comparison(data, scored(signal, 0.8, seed), scored(signal, 0.8, 1))
+        assert "fail" not in statuses(judge(GATES, Measured(comparison=c)), "slice:").values()
+
+
+# ---------------------------------------------------------------- the rest
+
+
+def test_floors_baselines_and_budgets(data):
+    _, signal, _ = data
+    lift = {"logistic": {"lift": {"roc_auc": {"value": 0.02, "ci_low": 0.005, "ci_high": 0.03}}}}
+    c = comparison(data, scored(signal, 0.8, 1))
+    got = statuses(judge(GATES, Measured(comparison=c, baselines=lift)))
+    assert got["floor:roc_auc"] == "fail"  # below 0.9
+    assert got["floor:brier"] == "pass"  # at most 0.02
+    assert got["baseline:logistic:roc_auc"] == "fail"  # lower bound 0.005 < margin 0.01
+    assert got["budget:latency_ms_p50"] == "fail"  # 12 ms > 10 ms
+    assert got["budget:size_mb"] == "pass"
+
+
+def test_verdict_names_every_failing_gate_and_carries_warnings():
+    gates = [Gate("a", "pass"), Gate("b", "fail"), Gate("c", "skipped", reason="why"),
+             Gate("d", "fail")]  # fmt: skip
+    got = verdict(gates, ["look"])
+    assert (got["verdict"], got["failed"], got["skipped"]) == ("FAIL", ["b", "d"], ["c"])
+    assert got["warnings"] == ["look"]
     assert verdict([Gate("a", "pass"), Gate("c", "skipped")])["verdict"] == "PASS"
 
 
 def test_pipeline_gates_name_the_failing_stage():
-    assert by_status(pipeline_gates(None)) == {"data_validation": "skipped"}
-    assert by_status(pipeline_gates({"status": "passed"})) == {"data_validation": "pass"}
+    def run(outcome):
+        return statuses(judge(GATES, Measured(pipeline=outcome)))
+
+    assert run(None) == {"pipeline": "fail"}
     bad_data = {"status": "failed", "failed_stage": "validate", "errors": ["price: 3 rows"]}
-    (gate,) = pipeline_gates(bad_data)
-    assert (gate.status, gate.reason) == ("fail", "price: 3 rows")
+    assert run(bad_data) == {"data_validation": "fail", "model": "skipped"}
     crash = {"status": "failed", "failed_stage": "train", "errors": [], "exit_code": 1}
-    assert by_status(pipeline_gates(crash)) == {"data_validation": "pass", "pipeline": "fail"}
+    assert run(crash) == {"data_validation": "pass", "pipeline": "fail", "model": "skipped"}
 
 
 def junit(tmp_path, cases: str):
@@ -137,19 +231,27 @@ def junit(tmp_path, cases: str):
 
 
 def test_behaviour_gate_reads_junit_xml(tmp_path):
-    assert behaviour_gate(tmp_path / "missing.xml").status == "skipped"
-    ok = junit(tmp_path, '<testcase name="a"/><testcase name="b"><skipped/></testcase>')
-    assert behaviour_gate(ok).status == "pass"
-    failing = "test_expected_direction[tenure-decreases]"
-    bad = junit(tmp_path, f'<testcase name="a"/><testcase name="{failing}"><failure/></testcase>')
-    gate = behaviour_gate(bad)
-    assert gate.status == "fail"
-    assert failing in gate.reason
-    assert behaviour_gate(junit(tmp_path, "")).status == "skipped"
+    def gate(path):
+        (got,) = GATES.behaviour.judge(Measured(behaviour=path))
+        return got
 
-
-def test_budget_gates():
-    got = budget_gates(
-        {"latency_ms_p50": 12.0, "size_mb": 3.0}, {"latency_ms_p50": 10.0, "size_mb": 20.0}
+    assert gate(tmp_path / "missing.xml").status == "skipped"
+    assert (
+        gate(junit(tmp_path, '<testcase name="a"/><testcase name="b"><skipped/></testcase>')).status
+        == "pass"
     )
-    assert by_status(got) == {"budget:latency_ms_p50": "fail", "budget:size_mb": "pass"}
+    failing = "test_expected_direction[tenure-decreases]"
+    bad = gate(
+        junit(tmp_path, f'<testcase name="a"/><testcase name="{failing}"><failure/></testcase>')
+    )
+    assert bad.status == "fail"
+    assert failing in bad.reason
+    assert gate(junit(tmp_path, "")).status == "skipped"
+
+
+def test_gate_names_are_stable_identifiers():
+    """Names are what workflows, the report and people grep for: no spaces."""
+    for _, kind in GATES.kinds().items():
+        for rule in kind.rules():
+            for name in rule.gate.split(", "):
+                assert re.fullmatch(r"[a-z_]+(:[<>a-z0-9_=]+)*", name), name

@@ -9,6 +9,7 @@ import pytest
 
 from modelops import paths
 from modelops.io import dump_model, read_json, write_json
+from modelops.metric_registry import METRICS
 from modelops.review import plots, preview, report
 from modelops.review.check import run_gates
 from modelops.training.train import build_model, fit
@@ -37,7 +38,7 @@ def test_worse_challenger_fails_and_the_rendered_report_shows_it(
     assert "champion:roc_auc" in verdict_line
     rows = [t["rows"] for t in page.tables]
     assert len(rows) >= 5  # metrics, gates, params, data, models, slices
-    assert rows[0] == 8  # header + 7 metrics
+    assert rows[0] == 1 + len(METRICS)  # header + every metric of the registry
     assert [img["src"] for img in page.images] == [report.FIGURE]
     assert "▼ worse" in page.visible
     lines = [line.strip() for line in page.visible.splitlines()]
@@ -52,9 +53,9 @@ def test_report_stays_under_githubs_limit_with_many_slices(
     add_champion(fitted)
     run_gates(check_settings)
     comparison = read_json(paths.COMPARISON)
-    entry = {"rows": 10, "positives": 1, "roc_auc": 0.9}
+    entry = {"rows": 10, "positives": 1, "challenger": 0.9, "champion": 0.9, "improvement": None}
     many = {"merchant": {f"m{i:05d}": entry for i in range(5000)}}
-    comparison["slices"] = {"challenger": many, "champion": many}
+    comparison["slices"] = {"metric": "roc_auc", "groups": many}
     write_json(comparison, paths.COMPARISON)
     text = report.write(check_settings).read_text()
     assert len(text) < report.LIMIT

@@ -59,7 +59,7 @@ def test_cost_counts_missed_amounts_and_review_fees(data):
 
 def test_cost_counts_false_alarms_per_row():
     y = np.array([1.0, 0, 0, 1])
-    scored = Scored(np.array([0.9, 0.8, 0.1, 0.2]), 0.8, np.array([True, True, False, False]))
+    scored = Scored.at_review_rate(np.array([0.9, 0.8, 0.1, 0.2]), 0.5)  # flags rows 0 and 1
     holdout = Holdout(y, np.array([10.0, 0, 0, 7]), np.array([0, 3.0, 4, 0]), action_cost=1.0)
     # missed: row 3 (7); false alarm: row 1 (3); actions: 2 x 1
     assert point_estimates(holdout, scored)["cost_per_1k"] == pytest.approx(1000 * 12 / 4)
@@ -113,3 +113,17 @@ def test_same_seed_same_intervals(data):
     first = bootstrap(holdout, {"m": scored}, n_resamples=100, confidence=0.9, seed=5)
     second = bootstrap(holdout, {"m": scored}, n_resamples=100, confidence=0.9, seed=5)
     assert first.estimate("m", "average_precision") == second.estimate("m", "average_precision")
+
+
+def test_expected_calibration_error_over_score_quantile_bins():
+    rng = np.random.default_rng(3)
+    score = rng.random(2000)
+    y = (rng.random(2000) < score).astype(float)  # calibrated by construction
+    holdout = Holdout(y, np.ones(2000), np.ones(2000))
+    scored = Scored.at_review_rate(score, 0.1, calibration_bins=10)
+    bins = np.array_split(np.argsort(score), 10)
+    expected = sum(abs((y[b] - score[b]).sum()) for b in bins) / y.size
+    assert point_estimates(holdout, scored)["ece"] == pytest.approx(expected)
+    assert point_estimates(holdout, scored)["ece"] < 0.05
+    doubled = Scored.at_review_rate(np.clip(score * 2, 0, 1), 0.1, calibration_bins=10)
+    assert point_estimates(holdout, doubled)["ece"] > 0.2

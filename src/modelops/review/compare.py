@@ -1,9 +1,12 @@
 """Challenger (this branch's model) against champion (the base branch's) on the same
-holdout rows and the same bootstrap resamples, with the baselines alongside.
+holdout rows and the same bootstrap resamples: headline metrics, thresholds, and each
+slice's paired difference.
 
-Rows the champion was trained on are left out (when the holdout window moved back in
-time), so neither model is judged on data it has seen. Serving budgets are measured
-here too: one-row latency with one thread, as a server is configured, and file size.
+Rows either model was trained on are left out (when the holdout window moved back in
+time, or a split leaks), so neither model is judged on data it has seen. The
+challenger's scores are the evaluate stage's (reports/holdout_scores.parquet), not
+computed again. Serving budgets are measured here too: one-row latency with one thread,
+as a server is configured, and file size.
 """
 
 from __future__ import annotations
@@ -20,9 +23,16 @@ from threadpoolctl import threadpool_limits
 from modelops import paths
 from modelops.config import Settings
 from modelops.io import load_model, read_json
+from modelops.metric_registry import METRICS
 from modelops.schema import Schema
-from modelops.training.evaluate import make_holdout, score_models, slice_metrics
-from modelops.training.metrics import METRICS, BootstrapResult, Scored, bootstrap
+from modelops.training.evaluate import (
+    improvement,
+    make_holdout,
+    score_models,
+    scored,
+    slice_labels,
+)
+from modelops.training.metrics import BootstrapResult, Holdout, Scored, bootstrap, in_slice
 from modelops.training.scoring import model_inputs
 
 CHALLENGER, CHAMPION = "challenger", "champion"
@@ -36,6 +46,7 @@ class Comparison:
     scored: dict[str, Scored]
     labels: np.ndarray
     summary: dict[str, Any]  # JSON-ready: holdout, champion source, metrics, slices, budgets
+    slice_draws: dict[str, np.ndarray]  # "column=value" -> the improvement per resample
 
 
 def champion_source(champion_dir: Path = paths.CHAMPION) -> dict[str, Any]:
@@ -48,21 +59,38 @@ def champion_source(champion_dir: Path = paths.CHAMPION) -> dict[str, Any]:
 
 
 def unseen_rows(
-    frame: pd.DataFrame, schema: Schema, champion_lineage: dict[str, Any] | None
-) -> tuple[pd.DataFrame, str | None]:
-    """Holdout rows the champion was not trained on, and a note when some were dropped."""
-    train = (champion_lineage or {}).get("data", {}).get("train", {})
-    if not schema.time_column or "time_max" not in train:
-        return frame, None
-    cutoff = pd.Timestamp(train["time_max"])
-    keep = frame[schema.time_column] > cutoff
+    frame: pd.DataFrame, schema: Schema, lineages: dict[str, dict[str, Any] | None]
+) -> tuple[np.ndarray, str | None]:
+    """Which holdout rows no model (name -> its lineage) was trained on, and a note when
+    some were left out."""
+    keep = np.ones(len(frame), dtype=bool)
+    cutoffs = {
+        name: pd.Timestamp(lineage["data"]["train"]["time_max"])
+        for name, lineage in lineages.items()
+        if lineage and "time_max" in lineage.get("data", {}).get("train", {})
+    }
+    if not schema.time_column or not cutoffs:
+        return keep, None
+    cutoff = max(cutoffs.values())
+    keep = (frame[schema.time_column] > cutoff).to_numpy()
     if keep.all():
-        return frame, None
-    note = (
-        f"{int((~keep).sum()):,} holdout rows up to {cutoff} were left out: "
-        "the champion was trained on them"
+        return keep, None
+    who = " and the ".join(name for name, c in cutoffs.items() if c == cutoff)
+    left_out = int((~keep).sum())
+    return (
+        keep,
+        f"{left_out:,} holdout rows up to {cutoff} were left out: the {who} was trained on them",
     )
-    return frame[keep.to_numpy()], note
+
+
+def challenger_scores(labels: np.ndarray) -> np.ndarray | None:
+    """The evaluate stage's holdout scores, when they are for these rows."""
+    if not paths.HOLDOUT_SCORES.exists():
+        return None
+    table = pd.read_parquet(paths.HOLDOUT_SCORES, columns=["score", "label"])
+    if len(table) != labels.size or not np.array_equal(table["label"].to_numpy(), labels):
+        return None
+    return table["score"].to_numpy(dtype=float)
 
 
 def latency_ms(model: Any, frame: pd.DataFrame, schema: Schema, calls: int) -> dict[str, float]:
@@ -82,33 +110,43 @@ def latency_ms(model: Any, frame: pd.DataFrame, schema: Schema, calls: int) -> d
 
 
 def compare(settings: Settings, champion_dir: Path = paths.CHAMPION) -> Comparison:
-    """Score challenger, champion and baselines on the shared holdout rows."""
+    """Score challenger and champion on the shared holdout rows and resamples."""
     schema, evaluation = settings.data_schema, settings.evaluation
     source = champion_source(champion_dir)
     base_lineage = champion_dir / "base" / paths.LINEAGE
     models: dict[str, Any] = {CHALLENGER: load_model(paths.MODEL)}
-    frame, note = pd.read_parquet(paths.HOLDOUT), None
+    frame = pd.read_parquet(paths.HOLDOUT)
+    offline = challenger_scores(frame[schema.target].to_numpy(dtype=int))
+    lineages = {CHALLENGER: read_json(paths.LINEAGE) if paths.LINEAGE.exists() else None}
     if source["status"] in ("fetched", "retrained"):
         models[CHAMPION] = load_model(champion_dir / "model.joblib")
-        lineage = read_json(base_lineage) if base_lineage.exists() else None
-        frame, note = unseen_rows(frame, schema, lineage)
-    models |= load_model(paths.BASELINES)
+        lineages[CHAMPION] = read_json(base_lineage) if base_lineage.exists() else None
+    keep, note = unseen_rows(frame, schema, lineages)
+    frame = frame[keep].reset_index(drop=True)
+    ranked = {CHALLENGER: models[CHALLENGER]} if offline is None else {}
     try:
-        scored = score_models(models, frame, schema, evaluation.review_rate)
+        got = score_models(ranked | {k: v for k, v in models.items() if k == CHAMPION}, frame,
+                           schema, evaluation)  # fmt: skip
     except (KeyError, ValueError) as exc:  # e.g. the champion needs a column that is gone
         models.pop(CHAMPION)
         source = {**source, "status": "none", "reason": f"cannot score the champion: {exc}"}
-        scored = score_models(models, frame, schema, evaluation.review_rate)
+        got = score_models(ranked, frame, schema, evaluation)
+    if offline is not None:
+        got[CHALLENGER] = scored(offline[keep], evaluation)
+    got = {name: got[name] for name in (CHALLENGER, CHAMPION) if name in got}
     holdout = make_holdout(frame, schema, evaluation)
+    metric = settings.gates.slices.metric
+    groups = slice_groups(frame, settings)
     boot = evaluation.bootstrap
     result = bootstrap(
-        holdout, scored, n_resamples=boot.n_resamples, confidence=boot.confidence, seed=boot.seed
-    )
-    ranked = [m for m in (CHALLENGER, CHAMPION) if m in models]
+        holdout, got, n_resamples=boot.n_resamples, confidence=boot.confidence, seed=boot.seed,
+        slices=groups,
+    )  # fmt: skip
+    slices, draws = slice_summary(result, groups, holdout, metric)
     budgets = {
         name: latency_ms(models[name], frame, schema, settings.gates.budgets.latency_calls)
         | {"size_mb": round(_model_size_mb(champion_dir, name), 3)}
-        for name in ranked
+        for name in got
     }
     summary = {
         "holdout": {
@@ -118,23 +156,68 @@ def compare(settings: Settings, champion_dir: Path = paths.CHAMPION) -> Comparis
             "confidence": boot.confidence,
             "resamples": boot.n_resamples,
             "review_rate": evaluation.review_rate,
+            "decline_rate": evaluation.decline_rate,
         },
         "champion": source,
-        "metrics": {
-            name: {k: result.estimate(name, k).as_dict() for k in METRICS} for name in scored
-        },
+        "metrics": {name: {k: result.estimate(name, k).as_dict() for k in METRICS} for name in got},
         "difference": (
             {k: result.difference(CHALLENGER, CHAMPION, k).as_dict() for k in METRICS}
-            if CHAMPION in scored
+            if CHAMPION in got
             else None
         ),
-        "thresholds": {name: round(scored[name].threshold, 6) for name in ranked},
-        "slices": {
-            name: slice_metrics(frame, holdout, scored[name], evaluation.slices) for name in ranked
+        "thresholds": {
+            name: {
+                "review": round(s.threshold, 6),
+                "decline": round(
+                    Scored.at_review_rate(s.score, evaluation.decline_rate).threshold, 6
+                ),
+            }
+            for name, s in got.items()
         },
+        "slices": slices,
         "budgets": budgets,
     }
-    return Comparison(result, scored, holdout.y, summary)
+    return Comparison(result, got, holdout.y, summary, draws)
+
+
+def slice_groups(frame: pd.DataFrame, settings: Settings) -> dict[str, np.ndarray]:
+    """Every slice value as ``column=value`` -> its rows."""
+    groups: dict[str, np.ndarray] = {}
+    for item in settings.evaluation.slices:
+        labels = slice_labels(frame, item).to_numpy()
+        for value in sorted(set(labels)):
+            groups[f"{item.name}={value}"] = labels == value
+    return groups
+
+
+def slice_summary(
+    result: BootstrapResult,
+    groups: dict[str, np.ndarray],
+    holdout: Holdout,
+    metric: str,
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Per slice: rows, positives, each model's metric and the paired improvement
+    (JSON-ready), and the improvement's resampled values (for the slice gates)."""
+    tree: dict[str, dict[str, Any]] = {}
+    draws: dict[str, np.ndarray] = {}
+    for key, mask in groups.items():
+        group, value = key.split("=", 1)
+        entry: dict[str, Any] = {
+            "rows": int(mask.sum()),
+            "positives": int(holdout.y[mask].sum()),
+            "improvement": None,
+        }
+        for model in (CHALLENGER, CHAMPION):
+            part = in_slice(model, key)
+            entry[model] = round(result.points[part][metric], 6) if part in result.points else None
+        ours, theirs = in_slice(CHALLENGER, key), in_slice(CHAMPION, key)
+        if ours in result.points and theirs in result.points:
+            diff = improvement(result.difference(ours, theirs, metric), metric)
+            entry["improvement"] = diff.as_dict()
+            d = result.draws[ours][metric] - result.draws[theirs][metric]
+            draws[key] = d if METRICS[metric].higher_is_better else -d
+        tree.setdefault(group, {})[value] = entry
+    return {"metric": metric, "groups": tree}, draws
 
 
 def _model_size_mb(champion_dir: Path, name: str) -> float:

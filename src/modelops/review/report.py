@@ -22,10 +22,10 @@ from modelops import paths
 from modelops.config import Settings, WordSettings, read_params
 from modelops.errors import InputError
 from modelops.io import read_json, write_text
+from modelops.metric_registry import METRICS
 from modelops.review.compare import champion_source
 from modelops.review.plots import curves_png
 from modelops.training.lineage import raw_data_hash
-from modelops.training.metrics import HIGHER_IS_BETTER
 from modelops.training.summary import metric_labels
 from modelops.vcs import changed_files, git_state
 
@@ -54,20 +54,18 @@ class ReportInputs:
 # ---------------------------------------------------------------- formatting
 
 
-def num(value: float | None, metric: str = "") -> str:
-    """A metric value: money with 1 decimal, everything else with 4."""
-    if value is None:
-        return "–"
-    return f"{value:,.1f}" if metric == "cost_per_1k" else f"{value:.4f}"
+def num(value: float | None, metric: str = "roc_auc") -> str:
+    """A metric value in the metric's format (the registry's)."""
+    return METRICS[metric].text(value)
 
 
-def signed(value: float, metric: str = "") -> str:
+def signed(value: float, metric: str = "roc_auc") -> str:
     """A difference with an explicit sign (a true minus sign for negatives)."""
     text = num(abs(value), metric)
     return ("+" if value >= 0 else "−") + text
 
 
-def estimate(e: dict[str, float], metric: str = "") -> str:
+def estimate(e: dict[str, float], metric: str = "roc_auc") -> str:
     """``value [low, high]``."""
     return f"{num(e['value'], metric)} [{num(e['ci_low'], metric)}, {num(e['ci_high'], metric)}]"
 
@@ -80,7 +78,7 @@ def difference(e: dict[str, float], metric: str) -> str:
 
 def judgement(e: dict[str, float], metric: str) -> str:
     """Better or worse only when the whole interval says so."""
-    up = 1 if HIGHER_IS_BETTER[metric] else -1
+    up = 1 if METRICS[metric].higher_is_better else -1
     low, high = sorted((up * e["ci_low"], up * e["ci_high"]))
     if low > 0:
         return "▲ better"
@@ -122,6 +120,12 @@ def headline(inputs: ReportInputs) -> list[str]:
             + (" …" if len(v["failed"]) > 6 else "")
         )
     out = [line, ""]
+    failed = [g for g in v["gates"] if g["status"] == "fail"]
+    out += [f"- `{g['name']}`: {g['reason']}" for g in failed[:5]]
+    out += [f"- … and {len(failed) - 5} more (see Gates)" for _ in failed[5:6]]
+    out += [f"> ⚠️ **Warning: {w}**" for w in v.get("warnings", [])]
+    if failed or v.get("warnings"):
+        out.append("")
     c = inputs.comparison
     if c and c.get("difference"):
         auc = c["difference"]["roc_auc"]
@@ -182,24 +186,13 @@ def pipeline_failure(inputs: ReportInputs) -> list[str]:
     ]
 
 
-METRIC_ORDER = (
-    "roc_auc",
-    "average_precision",
-    "recall_at_review_rate",
-    "precision_at_review_rate",
-    "cost_per_1k",
-    "log_loss",
-    "brier",
-)
-
-
 def metrics_table(c: dict[str, Any], words: WordSettings) -> list[str]:
     """Base vs. PR with the paired difference of each metric."""
     h = c["holdout"]
     metrics, diff = c["metrics"], c.get("difference")
     labels = metric_labels(words)
     rows = []
-    for m in METRIC_ORDER:
+    for m in METRICS:
         base = estimate(metrics["champion"][m], m) if "champion" in metrics else "–"
         delta = [difference(diff[m], m), judgement(diff[m], m)] if diff else ["–", "–"]
         rows.append([labels[m], base, estimate(metrics["challenger"][m], m), *delta])
@@ -237,17 +230,20 @@ def gates_table(verdict: dict[str, Any]) -> list[str]:
     """Failed gates first; slice gates and passed ones in a collapsed block."""
     gates = verdict["gates"]
     order = {"fail": 0, "skipped": 1, "pass": 2}
-    main = sorted(
-        (g for g in gates if not g["name"].startswith("slice:")), key=lambda g: order[g["status"]]
-    )
+    leak = bool(verdict.get("warnings"))  # a leakage smell lists the split-integrity gates first
+
+    def rank(g: dict[str, Any]) -> tuple[bool, int]:
+        return (not (leak and g.get("kind") == "integrity"), order[g["status"]])
+
+    main = sorted((g for g in gates if g.get("kind") != "slices"), key=rank)
     counts = {s: sum(g["status"] == s for g in gates) for s in order}
     return [
         "### Gates",
         "",
         f"{counts['pass']} passed, {counts['fail']} failed, {counts['skipped']} skipped "
-        "(a skipped gate is not a pass; the reason says why). Champion gates fail only "
-        "when a regression beyond the tolerance is credible: the interval's best case is "
-        "worse than the threshold.",
+        "(a skipped gate is not a pass; the reason says why). Champion, calibration and "
+        "slice gates fail only when a regression beyond the tolerance is credible: the "
+        "interval's best case is worse than the threshold. Slice gates are in Slices below.",
         "",
         *table(GATE_HEADER, [gate_row(g) for g in main], "llrrrl"),
         "",
@@ -376,35 +372,55 @@ def _plain(value: Any) -> str:
 
 
 def curves(inputs: ReportInputs) -> list[str]:
-    """The overlay figure, or why it is not embedded."""
+    """Thresholds (and how far they moved), budgets, and the overlay figure."""
     if inputs.comparison is None:
         return []
     out = ["### Champion vs. challenger on the same rows", ""]
     c = inputs.comparison
     thresholds = c.get("thresholds", {})
     budgets = c.get("budgets", {})
+    base = thresholds.get("champion")
     rows = []
     for name, label in (("champion", "base (champion)"), ("challenger", "this PR")):
         if name in thresholds:
             b = budgets.get(name, {})
+            ours = thresholds[name]
             rows.append(
                 [
                     label,
-                    num(thresholds[name]),
+                    *(
+                        _threshold(ours[a], base[a] if base and name != "champion" else None)
+                        for a in ("review", "decline")
+                    ),
                     _ms(b.get("latency_ms_p50")),
                     _ms(b.get("latency_ms_p95")),
                     f"{b.get('size_mb', 0):.2f} MB",
                 ]
             )
-    out += table(
-        ["model", "decision threshold", "latency p50", "latency p95", "size"], rows, "lrrrr"
-    )
+    h = c["holdout"]
+    header = [
+        "model",
+        f"review threshold (top {h['review_rate']:.1%})",
+        f"decline threshold (top {h['decline_rate']:.1%})",
+        "latency p50",
+        "latency p95",
+        "size",
+    ]
+    out += table(header, rows, "lrrrrr")
     out.append("")
     if inputs.figure:
         out += [f"![ROC, precision-recall and calibration curves]({inputs.figure})", ""]
     else:
         out += ["Plots are not embedded (REPORT_IMAGES=none); they are in the job's artifact.", ""]
     return out
+
+
+def _threshold(value: float, base: float | None) -> str:
+    """A threshold, and how many times the champion's it is (when there is one)."""
+    if base is None:
+        return f"{value:.4f}"
+    moved = f"×{value / base:.2f}" if base > 0 else signed(value - base)
+    return f"{value:.4f} ({moved})"
 
 
 def _ms(value: float | None) -> str:
@@ -414,40 +430,39 @@ def _ms(value: float | None) -> str:
 def slices_block(
     c: dict[str, Any], verdict: dict[str, Any], limit: int, words: WordSettings
 ) -> list[str]:
-    """Per-slice metric of both models, with the slice gate's status."""
-    status = {g["name"]: g["status"] for g in verdict["gates"] if g["name"].startswith("slice:")}
-    ours, theirs = c["slices"]["challenger"], c["slices"].get("champion") or {}
-    metric = next((n.rsplit(":", 1)[1] for n in status), "roc_auc")
+    """Per-slice metric of both models, the paired difference and the slice gate."""
+    gates = {g["name"]: g for g in verdict["gates"] if g.get("kind") == "slices"}
+    metric = c["slices"]["metric"]
     rows = []
-    for group, values in ours.items():
+    for group, values in c["slices"]["groups"].items():
         for value, entry in values.items():
-            other = theirs.get(group, {}).get(value, {})
-            mine, base = entry.get(metric), other.get(metric)
-            delta = signed(mine - base) if mine is not None and base is not None else "–"
-            gate = status.get(f"slice:{group}={value}:{metric}", "skipped")
+            d = entry.get("improvement")
+            gate = gates.get(f"slice:{group}={value}:{metric}")
+            status = gate["status"] if gate else "skipped"
             rows.append(
                 [
                     f"{group} = {value}",
                     f"{entry['rows']:,}",
                     f"{entry['positives']:,}",
-                    num(base),
-                    num(mine),
-                    delta,
-                    f"{ICON[gate]} {gate}",
+                    num(entry.get("champion"), metric),
+                    num(entry.get("challenger"), metric),
+                    difference(d, metric) if d else "–",
+                    f"{ICON[status]} {status}" + (f": {gate['reason']}" if gate else ""),
                 ]
             )
     shown = rows[:limit]
     more = (
-        [f"… and {len(rows) - limit} more slices (see `metrics/slices.json`)."]
+        [f"… and {len(rows) - limit} more slices (see `reports/pr/comparison.json`)."]
         if rows[limit:]
         else []
     )
     body = table(
-        ["slice", "rows", words.positive, f"base {metric}", f"PR {metric}", "difference", "gate"],
+        ["slice", "rows", words.positive, f"base {metric}", f"PR {metric}",
+         "difference (paired)", "gate"],
         shown,
         "lrrrrrl",
-    )
-    failed = sum(r[-1].endswith("fail") for r in rows)
+    )  # fmt: skip
+    failed = sum(g["status"] == "fail" for g in gates.values())
     return details(f"Slices: {len(rows)} ({failed} failed)", [*body, *more])
 
 

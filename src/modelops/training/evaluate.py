@@ -14,9 +14,9 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from modelops.config import DEFAULT_WORDS, EvaluationSettings, SliceSettings, WordSettings
+from modelops.metric_registry import METRICS as REGISTRY
 from modelops.schema import Schema
 from modelops.training.metrics import (
-    HIGHER_IS_BETTER,
     METRICS,
     BootstrapResult,
     Estimate,
@@ -28,6 +28,7 @@ from modelops.training.metrics import (
 from modelops.training.scoring import score
 
 MODEL = "model"
+SLICE_METRICS = tuple(name for name, m in REGISTRY.items() if m.per_slice)
 CURVE_POINTS = 200
 SCORE_BINS = 40
 
@@ -61,28 +62,36 @@ def make_holdout(frame: pd.DataFrame, schema: Schema, settings: EvaluationSettin
 
 
 def score_models(
-    models: dict[str, Any], frame: pd.DataFrame, schema: Schema, review_rate: float
+    models: dict[str, Any], frame: pd.DataFrame, schema: Schema, settings: EvaluationSettings
 ) -> dict[str, Scored]:
     """Each model's scores and its review-rate threshold, on the same rows."""
-    scored = {}
-    for name, model in models.items():
-        values = np.asarray(score(model, frame, schema), dtype=float)
-        scored[name] = Scored.at_review_rate(values, review_rate)
-    return scored
+    return {
+        name: scored(np.asarray(score(model, frame, schema), dtype=float), settings)
+        for name, model in models.items()
+    }
+
+
+def scored(values: np.ndarray, settings: EvaluationSettings) -> Scored:
+    """Scores with the decisions at the review rate and the calibration bins."""
+    return Scored.at_review_rate(values, settings.review_rate, settings.calibration_bins)
 
 
 def _metrics_block(result: BootstrapResult, model: str) -> dict[str, dict[str, float]]:
     return {k: result.estimate(model, k).as_dict() for k in METRICS}
 
 
+def improvement(difference: Estimate, metric: str) -> Estimate:
+    """A paired difference re-signed so that positive always means better."""
+    if REGISTRY[metric].higher_is_better:
+        return difference
+    return Estimate(-difference.value, -difference.ci_high, -difference.ci_low)
+
+
 def _lift(result: BootstrapResult, baseline: str) -> dict[str, dict[str, float]]:
     """Model minus baseline (paired), signed so that positive means the model is better."""
     lift = {}
     for k in METRICS:
-        diff = result.difference(MODEL, baseline, k)
-        if not HIGHER_IS_BETTER[k]:
-            diff = Estimate(-diff.value, -diff.ci_high, -diff.ci_low)
-        lift[k] = diff.as_dict()
+        lift[k] = improvement(result.difference(MODEL, baseline, k), k).as_dict()
     return lift
 
 
@@ -109,14 +118,9 @@ def slice_metrics(
             part = holdout.subset(mask)
             positives = int(part.y.sum())
             entry: dict[str, Any] = {"rows": int(mask.sum()), "positives": positives}
-            if 0 < positives < mask.sum():
-                got = point_estimates(part, scored.subset(mask))
-                entry |= {
-                    k: round(got[k], 6)
-                    for k in ("roc_auc", "average_precision", "recall_at_review_rate")
-                }
-            else:
-                entry |= {"roc_auc": None, "average_precision": None, "recall_at_review_rate": None}
+            defined = 0 < positives < mask.sum()
+            got = point_estimates(part, scored.subset(mask)) if defined else {}
+            entry |= {k: round(got[k], 6) if defined else None for k in SLICE_METRICS}
             rows[value] = entry
         out[item.name] = rows
     return out
@@ -172,7 +176,7 @@ def evaluate(
 ) -> Evaluation:
     """Score the model and its baselines on the same holdout rows and resamples."""
     holdout = make_holdout(frame, schema, settings)
-    scored = score_models({MODEL: model, **baselines}, frame, schema, settings.review_rate)
+    scored = score_models({MODEL: model, **baselines}, frame, schema, settings)
     boot = settings.bootstrap
     result = bootstrap(
         holdout,

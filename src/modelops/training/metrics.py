@@ -11,25 +11,17 @@ each (bench/bootstrap_bench.py measures the gain).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 
-EPS = 1e-15
+from modelops.metric_registry import METRICS as REGISTRY
 
-# True when higher is better.
-HIGHER_IS_BETTER = {
-    "roc_auc": True,
-    "average_precision": True,
-    "recall_at_review_rate": True,
-    "precision_at_review_rate": True,
-    "log_loss": False,
-    "brier": False,
-    "cost_per_1k": False,
-}
-METRICS = tuple(HIGHER_IS_BETTER)
+EPS = 1e-15
+METRICS = tuple(REGISTRY)  # every metric compute_metrics returns, in report order
+CALIBRATION_BINS = 10
 
 
 @dataclass(frozen=True)
@@ -50,14 +42,18 @@ class Holdout:
 
 @dataclass(frozen=True)
 class Scored:
-    """One model's scores on a holdout, its decision threshold and which rows it flags."""
+    """One model's scores on a holdout, its decision threshold, which rows it flags, and
+    each row's calibration bin (score quantiles, for the expected calibration error)."""
 
     score: np.ndarray
     threshold: float
     flagged: np.ndarray
+    bins: np.ndarray
 
     @classmethod
-    def at_review_rate(cls, score: np.ndarray, rate: float) -> Scored:
+    def at_review_rate(
+        cls, score: np.ndarray, rate: float, calibration_bins: int = CALIBRATION_BINS
+    ) -> Scored:
         """Flag exactly the top ``rate`` share of rows (ties broken by row order, so a
         constant score still flags ``rate`` of the rows); the threshold is the lowest
         flagged score."""
@@ -65,11 +61,13 @@ class Scored:
         top = np.argsort(-score, kind="stable")[:k]
         flagged = np.zeros(score.size, dtype=bool)
         flagged[top] = True
-        return cls(score, float(score[top[-1]]), flagged)
+        edges = np.quantile(score, np.linspace(0, 1, calibration_bins + 1)[1:-1])
+        bins = np.searchsorted(edges, score, side="right")
+        return cls(score, float(score[top[-1]]), flagged, bins)
 
     def subset(self, mask: np.ndarray) -> Scored:
         """The same decisions restricted to some rows."""
-        return Scored(self.score[mask], self.threshold, self.flagged[mask])
+        return Scored(self.score[mask], self.threshold, self.flagged[mask], self.bins[mask])
 
     @cached_property
     def ranks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -125,6 +123,9 @@ def compute_metrics(w: np.ndarray, h: Holdout, s: Scored) -> dict[str, np.ndarra
     p = np.clip(s.score, EPS, 1 - EPS)
     log_loss = -(y * np.log(p) + (1 - y) * np.log(1 - p))
     cost = y * ~flag * h.missed_cost + (1 - y) * flag * h.false_alarm_cost + flag * h.action_cost
+    # expected calibration error: per score-quantile bin, |labels - scores| summed, over rows
+    gap = np.zeros((h.y.size, int(s.bins.max()) + 1), dtype)
+    gap[np.arange(h.y.size), s.bins] = h.y - s.score
     return {
         "roc_auc": auc,
         "average_precision": ap,
@@ -133,6 +134,7 @@ def compute_metrics(w: np.ndarray, h: Holdout, s: Scored) -> dict[str, np.ndarra
         "log_loss": (w @ log_loss.astype(dtype)) / n_all,
         "brier": (w @ ((s.score - y) ** 2).astype(dtype)) / n_all,
         "cost_per_1k": 1000 * (w @ cost.astype(dtype)) / n_all,
+        "ece": np.abs(w @ gap).sum(axis=1) / n_all,
     }
 
 
@@ -197,6 +199,11 @@ class BootstrapResult:
         return interval(point, diff, self.confidence)
 
 
+def in_slice(model: str, name: str) -> str:
+    """The result key of a model's metrics restricted to a slice's rows."""
+    return f"{model}@{name}"
+
+
 def bootstrap(
     holdout: Holdout,
     models: dict[str, Scored],
@@ -205,17 +212,32 @@ def bootstrap(
     confidence: float,
     seed: int,
     progress: Callable[[int], object] | None = None,
+    slices: Mapping[str, np.ndarray] | None = None,
 ) -> BootstrapResult:
-    """Score every model on the same ``n_resamples`` resamples of the holdout."""
-    points = {name: point_estimates(holdout, s) for name, s in models.items()}
-    parts: dict[str, dict[str, list[np.ndarray]]] = {
-        name: {k: [] for k in METRICS} for name in models
+    """Score every model on the same ``n_resamples`` resamples of the holdout. Each of
+    ``slices`` (name -> row mask) that holds both classes is scored on the same resamples
+    restricted to its rows, under ``in_slice(model, name)``, so slice differences are
+    paired too."""
+    parts: dict[str, tuple[Holdout, Scored, np.ndarray | None]] = {
+        name: (holdout, s, None) for name, s in models.items()
+    }
+    for key, rows in (slices or {}).items():
+        if not 0 < holdout.y[rows].sum() < rows.sum():
+            continue
+        for name, s in models.items():
+            parts[in_slice(name, key)] = (holdout.subset(rows), s.subset(rows), rows)
+    points = {name: point_estimates(h, s) for name, (h, s, _) in parts.items()}
+    collected: dict[str, dict[str, list[np.ndarray]]] = {
+        name: {k: [] for k in METRICS} for name in parts
     }
     for w in resample_weights(holdout.y.size, n_resamples, seed):
-        for name, s in models.items():
-            for k, v in compute_metrics(w, holdout, s).items():
-                parts[name][k].append(v)
+        for name, (h, s, mask) in parts.items():
+            # a resample may draw no positive of a small slice: its ranking metrics are nan
+            with np.errstate(divide="ignore", invalid="ignore"):
+                got = compute_metrics(w if mask is None else w[:, mask], h, s)
+            for k, v in got.items():
+                collected[name][k].append(v)
         if progress:
             progress(w.shape[0])
-    draws = {name: {k: np.concatenate(v) for k, v in d.items()} for name, d in parts.items()}
+    draws = {name: {k: np.concatenate(v) for k, v in d.items()} for name, d in collected.items()}
     return BootstrapResult(points, draws, confidence)

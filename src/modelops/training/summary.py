@@ -11,6 +11,7 @@ from typing import Any
 from modelops import paths
 from modelops.config import DEFAULT_PARAMS, DEFAULT_WORDS, WordSettings, load_settings
 from modelops.io import read_json
+from modelops.metric_registry import METRICS
 
 RATE_WARNING = 0.5  # warn when the action rate is below this share of the positive rate
 LIFT_METRICS = {"roc_auc": "ROC-AUC", "average_precision": "average precision"}
@@ -21,16 +22,8 @@ LINEAR = (
 
 
 def metric_labels(words: WordSettings = DEFAULT_WORDS) -> dict[str, str]:
-    """What the summary and the report call each metric."""
-    return {
-        "roc_auc": "ROC-AUC",
-        "average_precision": "average precision",
-        "recall_at_review_rate": "recall at review rate",
-        "precision_at_review_rate": "precision at review rate",
-        "log_loss": "log loss",
-        "brier": "Brier score",
-        "cost_per_1k": f"cost per 1,000 {words.plural}",
-    }
+    """What the summary and the report call each metric (the metric registry's labels)."""
+    return {name: metric.title(words.plural) for name, metric in METRICS.items()}
 
 
 def _row(label: str, e: dict[str, float], width: int, sign: str = "", digits: int = 4) -> str:
@@ -130,5 +123,5 @@ def summary(params: Path | str = DEFAULT_PARAMS) -> str:
     """Read the pipeline's outputs and the settings, and render the summary."""
     outputs = [read_json(p) for p in (paths.METRICS, paths.BASELINE_METRICS, paths.LINEAGE)]
     settings = load_settings(params)
-    margins = {str(metric): limit for metric, limit in settings.gates.baselines.items()}
+    margins = dict(settings.gates.baselines.limits)
     return render(*outputs, words=settings.words, margins=margins)

@@ -30,4 +30,3 @@ PR_SCORES = PR / "scores.parquet"
 VERDICT = PR / "verdict.json"
 REPORT = PR / "report.md"
 REPORT_PNG = PR / "report.png"
-ENVIRONMENTS = Path("deploy/environments")  # desired state per environment

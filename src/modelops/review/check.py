@@ -17,6 +17,7 @@ from modelops.vcs import changed_files
 
 log = logging.getLogger(__name__)
 
+ENVIRONMENTS = Path("deploy/environments")  # the desired state of each environment
 LEAKAGE = (
     "unexpected improvement from a code-only change: check for leakage (the split-integrity "
     "gates are listed first)"
@@ -27,7 +28,7 @@ def _json(path: Path) -> Any:
     return read_json(path) if path.exists() else None
 
 
-def fixed_thresholds(folder: Path = paths.ENVIRONMENTS) -> dict[str, dict[str, float]]:
+def fixed_thresholds(folder: Path = ENVIRONMENTS) -> dict[str, dict[str, float]]:
     """The thresholds each desired-state file fixes (file -> action -> threshold)."""
     fixed = {}
     for path in sorted(folder.glob("*.yaml")):

@@ -8,12 +8,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from modelops import paths
 from modelops.config import Settings
 from modelops.io import dump_model, write_json, write_parquet
+from modelops.review.compare import CHALLENGER, CHAMPION, Comparison, slice_summary
 from modelops.review.repro import parse
+from modelops.training.metrics import Holdout, Scored, bootstrap
 from tests.conftest import REPO, with_updates
 
 
@@ -48,3 +51,43 @@ def add_champion(project) -> Callable[..., None]:
                    paths.CHAMPION / "source.json")  # fmt: skip
 
     return add
+
+
+N = 60_000
+
+
+@pytest.fixture(scope="module")
+def gate_data():
+    """Labels, a signal and a region per row: synthetic scores with known differences."""
+    rng = np.random.default_rng(11)
+    y = (rng.random(N) < 0.02).astype(float)
+    signal = rng.normal(0, 1, N) + 2.0 * y
+    region = np.where(rng.random(N) < 0.5, "north", "south").astype(object)
+    region[rng.random(N) < 0.01] = "islands"
+    holdout = Holdout(
+        y=y, missed_cost=rng.uniform(5, 500, N), false_alarm_cost=np.zeros(N), action_cost=5.0
+    )
+    return holdout, signal, region
+
+
+def scored(signal: np.ndarray, noise: np.ndarray | float, seed: int, shift: float = 4) -> Scored:
+    s = signal + np.random.default_rng(seed).normal(0, 1, signal.size) * noise
+    return Scored.at_review_rate(1 / (1 + np.exp(-(s - shift))), 0.02)
+
+
+def comparison(gate_data, challenger: Scored, champion: Scored | None = None) -> Comparison:
+    """A Comparison as `compare` builds it, from synthetic scores (slices by region)."""
+    holdout, _, region = gate_data
+    models = {CHALLENGER: challenger} | ({CHAMPION: champion} if champion else {})
+    groups = {f"region={r}": region == r for r in ("islands", "north", "south")}
+    result = bootstrap(holdout, models, n_resamples=300, confidence=0.95, seed=0, slices=groups)
+    slices, draws = slice_summary(result, groups, holdout, "roc_auc")
+    summary = {
+        "holdout": {"rows": N, "confidence": 0.95, "review_rate": 0.02, "decline_rate": 0.002},
+        "metrics": {
+            m: {k: result.estimate(m, k).as_dict() for k in ("roc_auc", "brier")} for m in models
+        },
+        "slices": slices,
+        "budgets": {CHALLENGER: {"latency_ms_p50": 12.0, "size_mb": 3.0}},
+    }
+    return Comparison(result, models, holdout.y, summary, draws)

@@ -7,10 +7,11 @@ import shutil
 
 from modelops import paths
 from modelops.io import read_json, write_json
-from modelops.review import report
+from modelops.review import check, report
 from modelops.review.check import run_gates
 from modelops.review.repro import parse
 from tests.conftest import REPO
+from tests.review.conftest import comparison, scored
 
 
 def test_same_model_as_champion_passes_with_zero_difference(
@@ -72,3 +73,32 @@ def test_a_failed_pipeline_run_is_judged_without_its_outputs(project, check_sett
     assert not paths.COMPARISON.exists()
     assert not paths.PR_SCORES.exists()
     assert read_json(paths.VERDICT) == decision
+
+
+def test_a_code_only_change_is_one_that_touches_no_data_and_no_params():
+    assert check.code_only(["src/modelops/training/train.py", "dvc.lock"])
+    assert not check.code_only(["src/x.py", "params.yaml"])
+    assert not check.code_only(["data/raw.dvc"])
+    assert not check.code_only(["data/more/new.parquet"])
+    assert not check.code_only(None)  # unknown: no claim
+
+
+def test_a_credible_gain_from_a_code_only_change_is_flagged_as_a_leakage_smell(gate_data):
+    _, signal, _ = gate_data
+    champion = scored(signal, 2.5, 1)
+    better = comparison(gate_data, scored(signal, 0.3, 2), champion)
+    equal = comparison(gate_data, scored(signal, 2.5, 2), champion)
+    code = ["src/modelops/data/split.py", "dvc.lock"]
+    assert check.warnings(better, code) == [check.LEAKAGE]
+    assert check.warnings(better, [*code, "params.yaml"]) == []  # a params change may improve
+    assert check.warnings(equal, code) == []
+
+
+def test_fixed_thresholds_are_read_from_every_desired_state(tmp_path):
+    (tmp_path / "local.yaml").write_text("champion: m:latest\n")
+    (tmp_path / "production.yaml").write_text(
+        "champion: m:1\nthresholds: {review: 0.06, decline: 0.4}\n"
+    )
+    assert check.fixed_thresholds(tmp_path) == {
+        str(tmp_path / "production.yaml"): {"review": 0.06, "decline": 0.4}
+    }

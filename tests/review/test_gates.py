@@ -7,49 +7,17 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from modelops.review.compare import CHALLENGER, CHAMPION, Comparison, slice_summary
 from modelops.review.gates import Gate, GateSettings, Measured, judge, rules_table, verdict
 from modelops.review.gates.model import holm
-from modelops.training.metrics import Holdout, Scored, bootstrap
 from tests.conftest import REPO
+from tests.review.conftest import comparison, scored
 
-N = 60_000
 
-
-@pytest.fixture(scope="module")
-def data():
-    rng = np.random.default_rng(11)
-    y = (rng.random(N) < 0.02).astype(float)
-    signal = rng.normal(0, 1, N) + 2.0 * y
-    region = np.where(rng.random(N) < 0.5, "north", "south").astype(object)
-    region[rng.random(N) < 0.01] = "islands"
-    holdout = Holdout(
-        y=y, missed_cost=rng.uniform(5, 500, N), false_alarm_cost=np.zeros(N), action_cost=5.0
+def run(gate_data, challenger, champion=None, **measured) -> list[Gate]:
+    """Every gate on a synthetic comparison."""
+    return judge(
+        GATES, Measured(comparison=comparison(gate_data, challenger, champion), **measured)
     )
-    return holdout, signal, region
-
-
-def scored(signal: np.ndarray, noise: np.ndarray | float, seed: int, shift: float = 4) -> Scored:
-    s = signal + np.random.default_rng(seed).normal(0, 1, signal.size) * noise
-    return Scored.at_review_rate(1 / (1 + np.exp(-(s - shift))), 0.02)
-
-
-def comparison(data, challenger: Scored, champion: Scored | None = None) -> Comparison:
-    """A Comparison as `compare` builds it, from synthetic scores (slices by region)."""
-    holdout, _, region = data
-    models = {CHALLENGER: challenger} | ({CHAMPION: champion} if champion else {})
-    groups = {f"region={r}": region == r for r in ("islands", "north", "south")}
-    result = bootstrap(holdout, models, n_resamples=300, confidence=0.95, seed=0, slices=groups)
-    slices, draws = slice_summary(result, groups, holdout, "roc_auc")
-    summary = {
-        "holdout": {"rows": N, "confidence": 0.95, "review_rate": 0.02, "decline_rate": 0.002},
-        "metrics": {
-            m: {k: result.estimate(m, k).as_dict() for k in ("roc_auc", "brier")} for m in models
-        },  # fmt: skip
-        "slices": slices,
-        "budgets": {CHALLENGER: {"latency_ms_p50": 12.0, "size_mb": 3.0}},
-    }
-    return Comparison(result, models, holdout.y, summary, draws)
 
 
 def statuses(gates: list[Gate], prefix: str = "") -> dict[str, str]:
@@ -89,10 +57,10 @@ def test_unknown_metrics_and_settings_are_refused_by_name():
         GateSettings.model_validate({"champion": {"roc_auc": -0.01}})
 
 
-def test_a_measurement_not_taken_skips_its_gates(data):
-    _, signal, _ = data
+def test_a_measurement_not_taken_skips_its_gates(gate_data):
+    _, signal, _ = gate_data
     measured = Measured(
-        pipeline={"status": "passed"}, comparison=comparison(data, scored(signal, 0.8, 1))
+        pipeline={"status": "passed"}, comparison=comparison(gate_data, scored(signal, 0.8, 1))
     )
     got = judge(GATES, measured)
     for name in ("parity:scores", "integrity:fitted_rows", "behaviour", "champion:roc_auc"):
@@ -111,24 +79,28 @@ def test_the_readme_gates_table_is_the_registrys():
 # ---------------------------------------------------------------- champion and calibration
 
 
-def test_equal_challenger_passes_and_a_worse_one_fails_naming_the_metric(data):
-    _, signal, _ = data
+def test_equal_challenger_passes_and_a_worse_one_fails_naming_the_metric(gate_data):
+    _, signal, _ = gate_data
     champion = scored(signal, 0.8, 1)
-    equal = judge(GATES, Measured(comparison=comparison(data, scored(signal, 0.8, 2), champion)))
+    equal = judge(
+        GATES, Measured(comparison=comparison(gate_data, scored(signal, 0.8, 2), champion))
+    )
     assert set(statuses(equal, "champion:").values()) == {"pass"}
-    worse = judge(GATES, Measured(comparison=comparison(data, scored(signal, 2.5, 3), champion)))
+    worse = judge(
+        GATES, Measured(comparison=comparison(gate_data, scored(signal, 2.5, 3), champion))
+    )
     assert statuses(worse, "champion:")["champion:roc_auc"] == "fail"
     auc = next(g for g in worse if g.name == "champion:roc_auc")
     assert auc.ci_high < -0.005
     assert auc.value < 0
 
 
-def test_miscalibrated_scores_fail_the_calibration_gates_only(data):
-    _, signal, _ = data
+def test_miscalibrated_scores_fail_the_calibration_gates_only(gate_data):
+    _, signal, _ = gate_data
     champion = scored(signal, 0.8, 1)
     # the same ranking, scores shifted up: ROC-AUC unchanged, probabilities far too high
     shifted = scored(signal, 0.8, 1, shift=1.5)
-    got = judge(GATES, Measured(comparison=comparison(data, shifted, champion)))
+    got = judge(GATES, Measured(comparison=comparison(gate_data, shifted, champion)))
     assert statuses(got, "calibration:") == {
         "calibration:log_loss": "fail",
         "calibration:brier": "fail",
@@ -136,16 +108,16 @@ def test_miscalibrated_scores_fail_the_calibration_gates_only(data):
     assert statuses(got, "champion:")["champion:roc_auc"] == "pass"
 
 
-def test_a_fixed_threshold_fails_when_the_flag_rate_moves_and_names_the_file(data):
-    _, signal, _ = data
+def test_a_fixed_threshold_fails_when_the_flag_rate_moves_and_names_the_file(gate_data):
+    _, signal, _ = gate_data
     champion = scored(signal, 0.8, 1)
     fixed = {"deploy/environments/production.yaml": {"review": champion.threshold}}
-    same = judge(GATES, Measured(comparison=comparison(data, champion, champion),
+    same = judge(GATES, Measured(comparison=comparison(gate_data, champion, champion),
                                  fixed_thresholds=fixed))  # fmt: skip
     name = "fixed_threshold:deploy/environments/production.yaml:review"
     assert statuses(same)[name] == "pass"
     shifted = scored(signal, 0.8, 1, shift=1.5)
-    moved = judge(GATES, Measured(comparison=comparison(data, shifted, champion),
+    moved = judge(GATES, Measured(comparison=comparison(gate_data, shifted, champion),
                                   fixed_thresholds=fixed))  # fmt: skip
     gate = next(g for g in moved if g.name == name)
     assert gate.status == "fail"
@@ -160,11 +132,11 @@ def test_holm_adjusts_step_down():
     assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
 
 
-def test_slices_fail_only_where_a_regression_is_credible(data):
-    _, signal, region = data
+def test_slices_fail_only_where_a_regression_is_credible(gate_data):
+    _, signal, region = gate_data
     champion = scored(signal, 0.8, 1)
     noise = np.where(region == "north", 3.0, 0.8)  # much worse in the north only
-    got = statuses(judge(GATES, Measured(comparison=comparison(data, scored(signal, noise, 1),
+    got = statuses(judge(GATES, Measured(comparison=comparison(gate_data, scored(signal, noise, 1),
                                                                champion))), "slice:")  # fmt: skip
     assert got == {
         "slice:region=islands:roc_auc": "skipped",  # too few positives: reported, not judged
@@ -173,29 +145,29 @@ def test_slices_fail_only_where_a_regression_is_credible(data):
     }
 
 
-def test_small_slices_are_reported_with_their_interval(data):
-    _, signal, _ = data
-    c = comparison(data, scored(signal, 0.8, 2), scored(signal, 0.8, 1))
+def test_small_slices_are_reported_with_their_interval(gate_data):
+    _, signal, _ = gate_data
+    c = comparison(gate_data, scored(signal, 0.8, 2), scored(signal, 0.8, 1))
     (islands,) = [g for g in judge(GATES, Measured(comparison=c)) if "islands" in g.name]
     assert islands.ci_low is not None
     assert islands.ci_low < islands.value < islands.ci_high
     assert "too few to judge" in islands.reason
 
 
-def test_no_slice_of_an_equally_good_model_fails(data):
-    _, signal, _ = data
+def test_no_slice_of_an_equally_good_model_fails(gate_data):
+    _, signal, _ = gate_data
     for seed in range(2, 6):
-        c = comparison(data, scored(signal, 0.8, seed), scored(signal, 0.8, 1))
+        c = comparison(gate_data, scored(signal, 0.8, seed), scored(signal, 0.8, 1))
         assert "fail" not in statuses(judge(GATES, Measured(comparison=c)), "slice:").values()
 
 
 # ---------------------------------------------------------------- the rest
 
 
-def test_floors_baselines_and_budgets(data):
-    _, signal, _ = data
+def test_floors_baselines_and_budgets(gate_data):
+    _, signal, _ = gate_data
     lift = {"logistic": {"lift": {"roc_auc": {"value": 0.02, "ci_low": 0.005, "ci_high": 0.03}}}}
-    c = comparison(data, scored(signal, 0.8, 1))
+    c = comparison(gate_data, scored(signal, 0.8, 1))
     got = statuses(judge(GATES, Measured(comparison=c, baselines=lift)))
     assert got["floor:roc_auc"] == "fail"  # below 0.9
     assert got["floor:brier"] == "pass"  # at most 0.02

@@ -209,10 +209,14 @@ def metrics_table(c: dict[str, Any], words: WordSettings) -> list[str]:
     ]
 
 
+def _g(value: float | None) -> str:
+    """A gate's number, short; never "-0"."""
+    return "" if value is None else f"{value + 0.0:.4g}"
+
+
 def gate_row(g: dict[str, Any]) -> list[str]:
-    interval = f"[{g['ci_low']:.4g}, {g['ci_high']:.4g}]" if g.get("ci_low") is not None else ""
-    value = f"{g['value']:.4g}" if g.get("value") is not None else ""
-    threshold = f"{g['threshold']:.4g}" if g.get("threshold") is not None else ""
+    interval = f"[{_g(g['ci_low'])}, {_g(g['ci_high'])}]" if g.get("ci_low") is not None else ""
+    value, threshold = _g(g.get("value")), _g(g.get("threshold"))
     return [
         f"{ICON[g['status']]} {g['status']}",
         f"`{g['name']}`",

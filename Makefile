@@ -33,6 +33,11 @@ REPORT_IMAGES ?= cml
 CML_VERSION := 0.20.6
 WATERMARK ?= model-report
 PR_DIR := reports/pr
+# What the model report judges: a pull request that changes none of these (git pathspecs)
+# gets the check "model report" skipped, which a required check counts as passed.
+MODEL_PATHS := src pipelines params.yaml dvc.yaml dvc.lock ':(glob)**/*.dvc' .dvc/config \
+	pyproject.toml uv.lock Makefile tests/training/test_model_behaviour.py tests/conftest.py \
+	.github/workflows/pr-report.yml
 
 # Serving (README: Serving). The BentoML model and bento stores live in the clone.
 export BENTOML_HOME ?= $(CURDIR)/.bentoml
@@ -42,7 +47,7 @@ PORT ?= 3000
 
 .PHONY: adopt help setup system-deps postgres bento serve data simulate repro summary test test-fast lint format bench clean \
 	champion pr-repro behaviour gates report report-preview comment job-summary pr bench-pr check-clean \
-	bench-serving
+	bench-serving model-changed
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -98,6 +103,10 @@ serve: repro build/requirements.txt ## build the Bento and serve it on HOST:PORT
 
 postgres: ## start the local PostgreSQL server of the prediction-log tests (after system-deps)
 	.ci/postgres
+
+model-changed: ## model=true if BASE...HEAD touches MODEL_PATHS, else false (also to GITHUB_OUTPUT)
+	@if git diff --quiet "$(BASE)...HEAD" -- $(MODEL_PATHS); then echo model=false; \
+	else echo model=true; fi | tee -a "$${GITHUB_OUTPUT:-/dev/null}"
 
 champion: setup ## fetch the model of BASE (default main) from DVC, or retrain BASE's pipeline
 	modelops champion --base "$(BASE)"

@@ -2,8 +2,11 @@
 that exists, actions are pinned by commit SHA, permissions and timeouts are set, and
 actionlint and zizmor are clean. The pull-request report workflow runs untrusted code
 with the least it needs: no pull_request_target, no secrets in forks or in `run:`, the
-gates decide the check. Dependabot and CODEOWNERS cover what decides a merge."""
+gates decide the check. Dependabot and CODEOWNERS cover what decides a merge. The
+ruleset in .github/rulesets/ requires the checks those workflows report, by their names."""
 
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -105,8 +108,7 @@ def pr_report() -> dict:
 
 @pytest.fixture(scope="module")
 def pr_steps(pr_report) -> list[dict]:
-    (job,) = pr_report["jobs"].values()
-    return job["steps"]
+    return pr_report["jobs"]["report"]["steps"]
 
 
 def step_running(steps: list[dict], target: str) -> tuple[int, dict]:
@@ -118,15 +120,81 @@ def step_running(steps: list[dict], target: str) -> tuple[int, dict]:
     return found[0]
 
 
-def test_pr_report_triggers_only_on_pull_request_with_a_paths_filter(pr_report):
+def test_pr_report_runs_on_every_pull_request_and_skips_the_job_only(pr_report):
+    """A `paths:` filter would leave the required check "model report" at "Expected" on
+    pull requests it skips; the `changes` job skips the report job instead."""
     on = pr_report["on"]
     assert set(on) == {"pull_request"}, "pr-report.yml must trigger on pull_request only"
     trigger = on["pull_request"]
+    assert set(trigger) == {"types"}, "no paths/branches filters: the check must report"
     assert set(trigger["types"]) == {"opened", "synchronize", "reopened"}
-    paths = set(trigger["paths"])
-    for needed in ("src/**", "pipelines/**", "params.yaml", "dvc.yaml", "dvc.lock", "**/*.dvc"):
-        assert needed in paths, f"pr-report.yml: paths filter misses {needed}"
-    assert ".github/workflows/pr-report.yml" in paths
+    changes, report = pr_report["jobs"]["changes"], pr_report["jobs"]["report"]
+    (diff,) = [s for s in changes["steps"] if "run" in s]
+    assert diff["run"] == "make model-changed BASE=HEAD^1"
+    assert changes["outputs"]["model"] == f"${{{{ steps.{diff['id']}.outputs.model }}}}"
+    assert report["needs"] == "changes"
+    # Skipped only on an explicit "false": a failed `changes` job runs the report.
+    assert report["if"] == "${{ !cancelled() && needs.changes.outputs.model != 'false' }}"
+
+
+def make_variable(name: str) -> list[str]:
+    """The words of a `NAME := ...` variable of the Makefile, continuation lines joined."""
+    text = (REPO / "Makefile").read_text().replace("\\\n", " ")
+    (value,) = re.findall(rf"^{name} := (.*)$", text, re.MULTILINE)
+    return value.split()
+
+
+def test_model_paths_cover_what_the_report_judges():
+    paths = make_variable("MODEL_PATHS")
+    for needed in ("src", "pipelines", "params.yaml", "dvc.yaml", "dvc.lock", "':(glob)**/*.dvc'",
+                   "Makefile", "tests/training/test_model_behaviour.py",
+                   ".github/workflows/pr-report.yml"):  # fmt: skip
+        assert needed in paths, f"Makefile: MODEL_PATHS misses {needed}"
+
+
+def model_changed(repo: Path, base: str) -> tuple[str, str]:
+    """`make model-changed` in `repo`: what it prints and what it writes to GITHUB_OUTPUT."""
+    output = repo / "github_output"
+    output.write_text("")
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-f", str(REPO / "Makefile"), "model-changed",
+         f"BASE={base}"],
+        cwd=repo, capture_output=True, text=True, check=True,
+        env={**os.environ, "GITHUB_OUTPUT": str(output)},
+    )  # fmt: skip
+    return done.stdout.strip(), output.read_text().strip()
+
+
+def test_model_changed_says_whether_a_pull_request_touches_the_model(tmp_path):
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                       cwd=tmp_path, check=True, capture_output=True)  # fmt: skip
+
+    def commit(path: str) -> None:
+        file = tmp_path / path
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(file.read_text() + "more\n" if file.exists() else "new\n")
+        git("add", path)
+        git("commit", "-qm", path)
+
+    git("init", "-q")
+    commit("README.md")
+    for path, touched in [("README.md", "false"), ("docs/notes.md", "false"),
+                          (".github/workflows/ci.yml", "false"), ("src/modelops/gates.py", "true"),
+                          ("data/raw.dvc", "true"), ("data/sub/extra.dvc", "true"),
+                          ("params.yaml", "true"), ("Makefile", "true")]:  # fmt: skip
+        commit(path)
+        assert model_changed(tmp_path, "HEAD^1") == (f"model={touched}",) * 2, path
+    # Only the pull request's own changes count (BASE...HEAD), not the base's since.
+    git("branch", "-M", "main")
+    git("checkout", "-qb", "pr")
+    commit("README.md")
+    git("checkout", "-q", "main")
+    commit("src/modelops/gates.py")
+    git("checkout", "-q", "pr")
+    assert model_changed(tmp_path, "main") == ("model=false",) * 2
+    # Unknown means judge: a base git cannot resolve says the model changed.
+    assert model_changed(tmp_path, "no-such-branch") == ("model=true",) * 2
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
@@ -140,8 +208,10 @@ def test_no_workflow_runs_untrusted_code_with_secrets(path):
 def test_pr_report_permissions_are_least_privilege(pr_report):
     top = pr_report["permissions"]
     assert top in ({}, {"contents": "read"}), f"pr-report.yml: top-level permissions {top}"
-    for name, job in pr_report["jobs"].items():
-        assert job["permissions"] == {"contents": "read", "pull-requests": "write"}, name
+    jobs = pr_report["jobs"]
+    assert set(jobs) == {"changes", "report"}
+    assert jobs["changes"]["permissions"] == {"contents": "read"}
+    assert jobs["report"]["permissions"] == {"contents": "read", "pull-requests": "write"}
 
 
 def test_pr_report_is_one_run_per_pull_request(pr_report):
@@ -243,5 +313,173 @@ def test_codeowners_cover_the_gates():
         if line.strip() and not line.lstrip().startswith("#"):
             pattern, *names = line.split()
             owners[pattern.lstrip("/")] = names
-    for path in ("params.yaml", "src/modelops/review/gates.py", "dvc.yaml", ".github/workflows/"):
+    for path in ("params.yaml", "src/modelops/review/gates.py", "dvc.yaml", ".github/workflows/",
+                 ".github/rulesets/", "Makefile"):  # fmt: skip
         assert owners.get(path), f"CODEOWNERS: no owner for {path}"
+
+
+# The merge gate: repository rulesets in .github/rulesets/, in GitHub's import format
+# (the body of POST /repos/{owner}/{repo}/rulesets; Settings > Rules > Rulesets > Import).
+
+RULESETS = sorted((REPO / ".github/rulesets").glob("*.json"))
+GITHUB_ACTIONS_APP = 15368  # the integration id of GitHub Actions on github.com
+RULESET_FIELDS = {"name", "target", "enforcement", "conditions", "bypass_actors", "rules"}
+# What GitHub's export adds and its import ignores.
+EXPORT_FIELDS = {"id", "source", "source_type", "node_id", "created_at", "updated_at", "_links"}
+# Rule type: (the parameters GitHub requires, the optional ones), each with its type.
+RULES: dict[str, tuple[dict[str, type], dict[str, type]]] = {
+    "creation": ({}, {}),
+    "deletion": ({}, {}),
+    "non_fast_forward": ({}, {}),
+    "required_linear_history": ({}, {}),
+    "required_signatures": ({}, {}),
+    "pull_request": (
+        {"dismiss_stale_reviews_on_push": bool, "require_code_owner_review": bool,
+         "require_last_push_approval": bool, "required_approving_review_count": int,
+         "required_review_thread_resolution": bool},
+        {"allowed_merge_methods": list, "required_reviewers": list,
+         "automatic_copilot_code_review_enabled": bool},
+    ),
+    "required_status_checks": (
+        {"required_status_checks": list, "strict_required_status_checks_policy": bool},
+        {"do_not_enforce_on_create": bool},
+    ),
+}  # fmt: skip
+
+
+def load_ruleset(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def rules_of(ruleset: dict) -> dict[str, dict]:
+    """Rule type -> its parameters ({} for rules without)."""
+    return {rule["type"]: rule.get("parameters", {}) for rule in ruleset["rules"]}
+
+
+def required_contexts(ruleset: dict) -> list[str]:
+    checks = rules_of(ruleset).get("required_status_checks", {})
+    return [check["context"] for check in checks.get("required_status_checks", [])]
+
+
+def check_names() -> dict[str, list[tuple[str, str, dict]]]:
+    """The check name of every job that reports on every pull request: its `name:`, or
+    its id when it has none -> (workflow, job id, job). Workflows with a paths filter are
+    left out (a skipped workflow never reports), and so are matrix jobs and computed names
+    (their check names carry the matrix values)."""
+    names: dict[str, list[tuple[str, str, dict]]] = {}
+    for path in WORKFLOWS:
+        workflow = load_workflow(path)
+        on = workflow["on"]
+        if not isinstance(on, dict):  # `on: pull_request` or `on: [push, pull_request]`
+            on = dict.fromkeys([on] if isinstance(on, str) else on)
+        triggers = on
+        if "pull_request" not in triggers:
+            continue
+        if {"paths", "paths-ignore"} & set(triggers["pull_request"] or {}):
+            continue
+        for job_id, job in workflow["jobs"].items():
+            name = job.get("name", job_id)
+            if "matrix" in job.get("strategy", {}) or "${{" in name:
+                continue
+            names.setdefault(name, []).append((path.name, job_id, job))
+    return names
+
+
+def is_default_branch_ruleset(ruleset: dict) -> bool:
+    return ruleset.get("target", "branch") == "branch" and "~DEFAULT_BRANCH" in (
+        ruleset.get("conditions", {}).get("ref_name", {}).get("include", [])
+    )
+
+
+def test_there_is_a_ruleset_for_the_default_branch():
+    assert RULESETS, ".github/rulesets/ holds no ruleset"
+    assert any(is_default_branch_ruleset(load_ruleset(p)) for p in RULESETS)
+
+
+@pytest.mark.parametrize("path", RULESETS, ids=lambda p: p.name)
+def test_ruleset_is_in_githubs_format(path):
+    ruleset = load_ruleset(path)
+    assert isinstance(ruleset, dict)
+    assert {"name", "enforcement", "rules"} <= set(ruleset) <= RULESET_FIELDS | EXPORT_FIELDS
+    assert isinstance(ruleset["name"], str)
+    assert ruleset["name"].strip()
+    assert ruleset.get("target", "branch") in {"branch", "tag", "push"}
+    assert ruleset["enforcement"] in {"active", "evaluate", "disabled"}
+    for actor in ruleset.get("bypass_actors", []):
+        assert actor["actor_type"] in {
+            "Integration", "OrganizationAdmin", "RepositoryRole", "Team", "DeployKey"
+        }  # fmt: skip
+        assert actor.get("bypass_mode", "always") in {"always", "pull_request", "exempt"}
+        assert actor.get("actor_id") is None or type(actor["actor_id"]) is int
+    ref_name = ruleset["conditions"]["ref_name"]
+    assert set(ref_name) == {"include", "exclude"}
+    prefix = "refs/tags/" if ruleset.get("target") == "tag" else "refs/heads/"
+    for pattern in ref_name["include"] + ref_name["exclude"]:
+        # Patterns are full ref names; the two special values are ~DEFAULT_BRANCH and ~ALL.
+        assert pattern in {"~DEFAULT_BRANCH", "~ALL"} or pattern.startswith(prefix), pattern
+
+    types = [rule["type"] for rule in ruleset["rules"]]
+    assert len(types) == len(set(types)), f"{path.name}: a rule appears twice"
+    for rule in ruleset["rules"]:
+        assert rule["type"] in RULES, f"{path.name}: unknown rule {rule['type']} (add it above)"
+        assert set(rule) <= {"type", "parameters"}
+        required, optional = RULES[rule["type"]]
+        parameters = rule.get("parameters", {})
+        assert set(required) <= set(parameters) <= set(required) | set(optional), rule["type"]
+        for key, value in parameters.items():
+            kind = {**required, **optional}[key]
+            assert type(value) is kind, f"{path.name}: {rule['type']}.{key} is not {kind}"
+
+    rules = rules_of(ruleset)
+    if "pull_request" in rules:
+        pull_request = rules["pull_request"]
+        assert 0 <= pull_request["required_approving_review_count"] <= 10
+        methods = pull_request.get("allowed_merge_methods", ["merge", "squash", "rebase"])
+        assert methods
+        assert set(methods) <= {"merge", "squash", "rebase"}
+        if "required_linear_history" in rules:
+            assert "merge" not in methods, "linear history forbids merge commits"
+    for check in rules.get("required_status_checks", {}).get("required_status_checks", []):
+        assert set(check) <= {"context", "integration_id"}
+        assert isinstance(check["context"], str)
+        assert check["context"]
+        assert type(check.get("integration_id", 0)) is int
+
+
+@pytest.mark.parametrize("path", RULESETS, ids=lambda p: p.name)
+def test_required_checks_are_jobs_that_report_on_every_pull_request(path):
+    """A required context that no job reports (a typo, a renamed job, a workflow with a
+    paths filter) leaves every pull request at "Expected" and unmergeable."""
+    ruleset = load_ruleset(path)
+    names = check_names()
+    checks = rules_of(ruleset).get("required_status_checks", {})
+    for check in checks.get("required_status_checks", []):
+        context = check["context"]
+        assert context in names, f"{path.name}: no job reports {context!r}; jobs: {sorted(names)}"
+        assert len(names[context]) == 1, f"{path.name}: {context!r} is ambiguous: {names[context]}"
+        # Only GitHub Actions may report it, not any app or commit status of that name.
+        assert check.get("integration_id") == GITHUB_ACTIONS_APP, context
+        ((workflow, job_id, job),) = names[context]
+        # A job skipped because a job it needs failed counts as passed: it must run anyway.
+        if "needs" in job:
+            condition = job.get("if", "")
+            assert "!cancelled()" in condition or "always()" in condition, f"{workflow}/{job_id}"
+
+
+def test_the_default_branch_requires_review_the_checks_and_linear_history():
+    (ruleset,) = [r for p in RULESETS if is_default_branch_ruleset(r := load_ruleset(p))]
+    assert ruleset["enforcement"] == "active"
+    assert ruleset.get("bypass_actors", []) == [], "nobody bypasses the merge gate"
+    rules = rules_of(ruleset)
+    assert {"deletion", "non_fast_forward", "required_linear_history"} <= set(rules)
+    review = rules["pull_request"]
+    assert review["required_approving_review_count"] >= 1
+    assert review["require_code_owner_review"] is True, "CODEOWNERS review the gates"
+    assert review["dismiss_stale_reviews_on_push"] is True
+    # The model report and every CI job, by the names they report.
+    report = load_workflow(PR_REPORT)["jobs"]["report"]
+    ci = load_workflow(REPO / ".github/workflows/ci.yml")["jobs"]
+    expected = {report["name"]} | {job.get("name", job_id) for job_id, job in ci.items()}
+    assert expected <= set(required_contexts(ruleset))
+    # The report compares with the base branch's model: it must be the latest base.
+    assert rules["required_status_checks"]["strict_required_status_checks_policy"] is True

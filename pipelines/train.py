@@ -31,6 +31,13 @@ def main(settings: Settings, log: logging.Logger) -> None:
         settings.words.positive,
         len(schema.features),
     )
+    if fitted.rows != len(rows):
+        log.warning(
+            "model.fit_rows selected %s rows but %s reached the estimator: the code in "
+            "between changed them",
+            f"{len(rows):,}",
+            f"{fitted.rows:,}",
+        )
     dump_model(model, paths.MODEL)
     record = train_record(train, rows, fitted, settings.model.fit_rows, schema.target)
     write_json(record, paths.TRAIN_RECORD)

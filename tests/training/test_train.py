@@ -138,7 +138,9 @@ def test_the_train_stage_records_every_row_when_nothing_is_declared(stage_dir, s
     }
 
 
-def test_the_record_counts_what_reached_fit_not_what_was_read(stage_dir, settings, monkeypatch):
+def test_the_record_counts_what_reached_fit_not_what_was_read(
+    stage_dir, settings, monkeypatch, caplog
+):
     """A "clean the data" change that drops rows on the way to the estimator is seen."""
     script = stage_script("train")
     real_fit = script.fit
@@ -155,6 +157,7 @@ def test_the_record_counts_what_reached_fit_not_what_was_read(stage_dir, setting
     assert record["selected_rows"] == len(stage_dir)
     assert record["fitted_rows"] == len(kept)
     assert record["fitted_positives"] == int(kept[settings.data_schema.target].sum())
+    assert f"but {len(kept):,} reached the estimator" in caplog.text
 
 
 def test_a_declared_query_and_sample_give_the_expected_counts(stage_dir, settings):

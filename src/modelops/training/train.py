@@ -88,12 +88,12 @@ def build_baselines(schema: Schema, settings: BaselineSettings) -> dict[str, Cla
 
 def query_rows(frame: pd.DataFrame, query: str | None) -> pd.DataFrame:
     """The rows of ``frame`` for which ``query`` (``model.fit_rows.query``, a pandas
-    ``DataFrame.query`` condition) is true, in their order; a missing result counts as
-    false. No query: every row."""
+    ``DataFrame.query`` condition such as ``x > 0 and y.notna()``) is true, in their
+    order; a missing result counts as false. No query: every row."""
     if query is None:
         return frame
-    try:
-        kept = frame.eval(query)
+    try:  # the python engine: the same result whether numexpr is installed or not
+        kept = frame.eval(query, engine="python")
     except Exception as exc:  # pandas raises many types for a bad expression
         raise FitRowsError(
             f"model.fit_rows.query {query!r} cannot be applied to the train rows: "

@@ -47,8 +47,12 @@ def test_code_dependencies_exist_and_params_sections_exist():
         for dep in declared(stage, "deps"):
             if dep.endswith(".py"):
                 assert (REPO / dep).exists(), dep
-        for section in stage.get("params", []):
-            assert section in PARAMS, section
+        for key in stage.get("params", []):  # a section, or a key in one: model.fit_rows
+            value = PARAMS
+            for part in key.split("."):
+                assert isinstance(value, dict), key
+                assert part in value, key
+                value = value[part]
 
 
 def test_hyperparameters_only_feed_train_and_evaluate():

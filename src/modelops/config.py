@@ -56,13 +56,32 @@ class SplitSettings(_Section):
     seed: int = 0
 
 
+class FitRowsSettings(_Section):
+    """The train rows the model (and the baselines) are fitted on, declared: the rows a
+    pandas ``DataFrame.query`` keeps, then a seeded share of them. The train stage records
+    how many rows reached the estimator (metrics/train.json), and the PR check compares
+    that count with what this declaration implies."""
+
+    query: str | None = None  # a DataFrame.query over train columns; None: every row
+    sample: float = Field(1.0, gt=0, le=1)  # share of the queried rows, drawn with `seed`
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _query_not_blank(self) -> Self:
+        if self.query is not None and not self.query.strip():
+            raise ValueError("query is blank; leave it out (null) to keep every train row")
+        return self
+
+
 class ModelSettings(_Section):
-    """The estimator, by class path and keyword arguments."""
+    """The estimator, by class path and keyword arguments, and the train rows it is
+    fitted on."""
 
     name: str = Field("model", pattern=r"^[a-z0-9][a-z0-9-]*$")
     estimator: str = "sklearn.ensemble.HistGradientBoostingClassifier"
     encoding: Literal["ordinal", "onehot"] = "ordinal"
     params: dict[str, Any] = Field(default_factory=dict)
+    fit_rows: FitRowsSettings = FitRowsSettings()
 
 
 class BaselineSettings(_Section):

@@ -10,6 +10,7 @@ VALIDATION_REPORT = Path("metrics/data.json")
 TRAIN = Path("data/train.parquet")
 HOLDOUT = Path("data/holdout.parquet")
 MODEL = Path("models/model.joblib")
+TRAIN_RECORD = Path("metrics/train.json")  # the rows the model was fitted on
 BASELINES = Path("models/baselines.joblib")
 METRICS = Path("metrics/metrics.json")
 BASELINE_METRICS = Path("metrics/baselines.json")

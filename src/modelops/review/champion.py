@@ -30,6 +30,7 @@ GIT_FILES = (
     "params.yaml",
     "dvc.lock",
     str(paths.VALIDATION_REPORT),
+    str(paths.TRAIN_RECORD),
     str(paths.METRICS),
     str(paths.BASELINE_METRICS),
     str(paths.SLICES),

@@ -17,6 +17,7 @@ from modelops.io import dump_model, write_json, write_parquet
 from modelops.review.compare import CHALLENGER, CHAMPION, Comparison, slice_summary
 from modelops.review.repro import parse
 from modelops.training.metrics import Holdout, Scored, bootstrap
+from modelops.training.train import FitCount, train_record
 from tests.conftest import REPO, with_updates
 
 
@@ -28,12 +29,19 @@ def check_settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch, fitted, fitted_baselines, train_holdout) -> Path:
+def project(tmp_path, monkeypatch, fitted, fitted_baselines, train_holdout, settings) -> Path:
     """A working directory holding the outputs of `dvc repro` and of `make champion`."""
     monkeypatch.chdir(tmp_path)
+    train, holdout = train_holdout
     dump_model(fitted, paths.MODEL)
     dump_model(fitted_baselines, paths.BASELINES)
-    write_parquet(train_holdout[1], paths.HOLDOUT)
+    write_parquet(train, paths.TRAIN)
+    write_parquet(holdout, paths.HOLDOUT)
+    write_json({"rows": len(train) + len(holdout)}, paths.VALIDATION_REPORT)
+    target = settings.data_schema.target
+    count = FitCount(len(train), int(train[target].sum()))  # `fitted` was fitted on all of it
+    record = train_record(train, train, count, settings.model.fit_rows, target)
+    write_json(record, paths.TRAIN_RECORD)
     shutil.copy(REPO / "params.yaml", "params.yaml")
     write_json(parse("Running stage 'train':\n", 0), paths.PIPELINE_RUN)
     return Path(tmp_path)

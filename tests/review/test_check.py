@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import shutil
 
+import pandas as pd
+
 from modelops import paths
-from modelops.io import read_json, write_json
+from modelops.io import read_json, write_json, write_parquet
 from modelops.review import check, report
 from modelops.review.check import run_gates
 from modelops.review.repro import parse
@@ -102,3 +104,24 @@ def test_fixed_thresholds_are_read_from_every_desired_state(tmp_path):
     assert check.fixed_thresholds(tmp_path) == {
         str(tmp_path / "production.yaml"): {"review": 0.06, "decline": 0.4}
     }
+
+
+def test_a_leaky_split_fails_the_integrity_gates_and_the_report_shows_the_parts(
+    project, check_settings, fitted, add_champion, train_holdout
+):
+    add_champion(fitted)
+    train, holdout = train_holdout
+    write_parquet(pd.concat([train, holdout.head(100)]), paths.TRAIN)  # holdout rows in train
+    decision = run_gates(check_settings)
+    failed = set(decision["failed"])
+    assert "integrity:rows_add_up" in failed
+    schema = check_settings.data_schema
+    if schema.id_column:
+        assert "integrity:no_shared_ids" in failed
+    if schema.time_column:
+        assert "integrity:train_before_holdout" in failed
+    assert failed <= {g["name"] for g in decision["gates"] if g["kind"] == "integrity"}
+    text = report.write(check_settings, images=False).read_text()
+    head = text.split("### Metrics")[0]
+    assert "`integrity:rows_add_up`: train" in head  # the reason, in the first lines
+    assert f"| train rows | {report.num(None)} | {len(train) + 100:,} |" in text

@@ -12,6 +12,7 @@ from modelops.config import Settings
 from modelops.io import read_json, write_json, write_parquet
 from modelops.review.compare import CHALLENGER, CHAMPION, Comparison, compare, scores_frame
 from modelops.review.gates import Measured, judge, verdict
+from modelops.review.integrity import measure as integrity
 from modelops.serving.state import load_state
 from modelops.vcs import changed_files
 
@@ -63,13 +64,15 @@ def measure(settings: Settings) -> Measured:
     if not fresh:
         return Measured(pipeline=outcome)
     comparison = compare(settings)
-    write_json(comparison.summary, paths.COMPARISON)
+    facts = integrity(settings)
+    write_json(comparison.summary | {"integrity": facts}, paths.COMPARISON)
     write_parquet(scores_frame(comparison), paths.PR_SCORES)
     return Measured(
         pipeline=outcome,
         comparison=comparison,
         behaviour=paths.BEHAVIOUR,
         baselines=_json(paths.BASELINE_METRICS),
+        integrity=facts,
         fixed_thresholds=fixed_thresholds(),
     )
 

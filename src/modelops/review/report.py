@@ -24,6 +24,7 @@ from modelops.errors import InputError
 from modelops.io import read_json, write_text
 from modelops.metric_registry import METRICS
 from modelops.review.compare import champion_source
+from modelops.review.integrity import measure_base
 from modelops.review.plots import curves_png
 from modelops.training.lineage import raw_data_hash
 from modelops.training.summary import metric_labels
@@ -45,6 +46,7 @@ class ReportInputs:
     params: tuple[dict[str, Any] | None, dict[str, Any]] = (None, {})  # base, PR
     data: tuple[dict[str, Any] | None, dict[str, Any] | None] = (None, None)
     raw: tuple[dict[str, Any] | None, dict[str, Any] | None] = (None, None)
+    integrity: tuple[dict[str, Any] | None, dict[str, Any] | None] = (None, None)  # base, PR
     commits: dict[str, Any] = field(default_factory=dict)
     changed_files: list[str] | None = None  # base..HEAD, None: unknown
     figure: str | None = None  # relative path of the curves PNG, None: not embedded
@@ -367,6 +369,37 @@ def data_diff(inputs: ReportInputs) -> list[str]:
     return out + schema_changes(*inputs.params)
 
 
+def trained_on(inputs: ReportInputs) -> list[str]:
+    """Train and holdout rows and time spans, and the rows the estimator was fitted on,
+    base vs. PR (the facts the split-integrity gates judge)."""
+    base, pr = inputs.integrity
+    if pr is None:
+        return []
+
+    def span(facts: dict[str, Any] | None, part: str) -> str:
+        p = (facts or {}).get(part) or {}
+        return f"{p['time_min']} – {p['time_max']}" if p.get("time_min") else "–"
+
+    def rows(facts: dict[str, Any] | None, *keys: str) -> str:
+        value: Any = facts
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        return _plain(value)
+
+    lines = [
+        ["validated rows", rows(base, "validated_rows"), rows(pr, "validated_rows")],
+        ["train rows", rows(base, "train", "rows"), rows(pr, "train", "rows")],
+        ["fitted rows (reached `fit`)", rows(base, "fitted_rows"), rows(pr, "fitted_rows")],
+        ["holdout rows", rows(base, "holdout", "rows"), rows(pr, "holdout", "rows")],
+    ]
+    if pr.get("time_column"):
+        lines += [
+            ["train span", span(base, "train"), span(pr, "train")],
+            ["holdout span", span(base, "holdout"), span(pr, "holdout")],
+        ]
+    return ["#### Trained and tested on", "", *table(["", "base", "this PR"], lines, "lrr"), ""]
+
+
 def _plain(value: Any) -> str:
     if value is None:
         return "–"
@@ -496,6 +529,7 @@ def render(inputs: ReportInputs) -> str:
             parts += metrics_table(c, inputs.words)
         parts += gates_table(inputs.verdict)
         parts += ["### What changed", "", *files_changed(inputs.changed_files)]
+        parts += trained_on(inputs)
         parts += [*params_diff(*inputs.params), *data_diff(inputs)]
         parts += curves(inputs)
         if c:
@@ -553,6 +587,10 @@ def gather(settings: Settings, images: bool) -> ReportInputs:
         champion=(comparison or {}).get("champion") or source,
         params=(_yaml(base_dir / "params.yaml"), _yaml(Path("params.yaml")) or {}),
         data=(_read(base_dir / paths.VALIDATION_REPORT), _read(paths.VALIDATION_REPORT)),
+        integrity=(
+            measure_base(base_dir) if base_dir.exists() else None,
+            (comparison or {}).get("integrity"),
+        ),
         raw=(
             raw_summary(base_dir / dvc_file, base_dir / paths.DVC_LOCK, raw_path),
             raw_summary(dvc_file, paths.DVC_LOCK, raw_path),

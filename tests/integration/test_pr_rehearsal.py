@@ -114,6 +114,12 @@ def repo(tmp_path_factory) -> Path:
     edit_params(root, REHEARSAL)
     sh(root, "git", "init", "-q", "-b", "main")
     assert make(root, "repro").returncode == 0
+    # an environment that fixes the thresholds of the base model
+    decision = json.loads((root / "models/lineage.json").read_text())["decision"]
+    review, decline = decision["threshold"], decision["decline_threshold"]
+    (root / "deploy/environments/production.yaml").write_text(
+        f"champion: card-fraud:latest\nthresholds: {{review: {review}, decline: {decline}}}\n"
+    )
     sh(root, "git", "add", "-A")
     sh(root, "git", "commit", "-qm", "base model")
     return root
@@ -204,3 +210,69 @@ def test_d_a_real_improvement_passes_and_shows_the_gain(repo):
     assert text.startswith("## ✅ PASS")
     assert "▲ better" in text.split("### Gates")[0]
     assert "changed column `txn_count_24h`" in text
+
+
+def failed_gates_are(root: Path, kind: str) -> list[str]:
+    """The failing gates, after checking that every one is of ``kind``."""
+    failed = [g for g in verdict(root)["gates"] if g["status"] == "fail"]
+    assert failed, "the change must fail"
+    assert {g["kind"] for g in failed} == {kind}, [(g["name"], g["reason"]) for g in failed]
+    return [g["name"] for g in failed]
+
+
+def test_e_a_silent_row_filter_fails_on_the_rows_that_reached_fit(repo):
+    def fit_on_a_sample(root: Path) -> None:
+        # "fit faster": a tenth of the train rows silently never reach the estimator
+        train = root / "src/modelops/training/train.py"
+        code = train.read_text()
+        buggy = code.replace(
+            "    with threadpool_limits(limits=1):\n        model.fit(",
+            "    train = train.sample(frac=0.9, random_state=0)\n"
+            "    with threadpool_limits(limits=1):\n        model.fit(",
+        )
+        assert buggy != code
+        train.write_text(buggy)
+
+    steps = pull_request(repo, "row-filter", fit_on_a_sample)
+    assert steps["gates"].returncode != 0
+    assert failed_gates_are(repo, "integrity") == ["integrity:fitted_rows"]
+    fitted = gate(repo, "integrity:fitted_rows")
+    assert fitted["value"] == round(0.9 * fitted["threshold"])
+    first = report(repo).split("### Metrics")[0]
+    assert "`integrity:fitted_rows`: fitted on" in first
+
+
+def test_f_an_off_by_one_split_fails_on_split_integrity(repo):
+    def off_by_one(root: Path) -> None:
+        # the first holdout week also lands in training
+        split = root / "src/modelops/data/split.py"
+        code = split.read_text()
+        buggy = code.replace(
+            "train, holdout = frame[~is_holdout], frame[is_holdout]",
+            "train, holdout = frame[week <= cutoff], frame[is_holdout]",
+        )
+        assert buggy != code
+        split.write_text(buggy)
+
+    steps = pull_request(repo, "off-by-one", off_by_one)
+    assert steps["gates"].returncode != 0
+    failed = failed_gates_are(repo, "integrity")
+    assert {"integrity:no_shared_ids", "integrity:train_before_holdout"} <= set(failed)
+    text = report(repo)
+    assert "train rows are at or after the holdout's start" in text.split("### Metrics")[0]
+    assert "the challenger was trained on them" in text  # left out of the comparison
+
+
+def test_g_up_weighted_positives_fail_on_calibration(repo):
+    def up_weight(root: Path) -> None:
+        # positives weighted 10:1: much the same ranking, scores far too high
+        edit_params(root, {"model": {"params": {"class_weight": {0: 1, 1: 10}}}})
+
+    steps = pull_request(repo, "up-weighted", up_weight)
+    assert steps["gates"].returncode != 0
+    failed = failed_gates_are(repo, "calibration")
+    fixed = "fixed_threshold:deploy/environments/production.yaml:review"
+    assert {"calibration:log_loss", fixed} <= set(failed), verdict(repo)["gates"]
+    first = report(repo).split("### Metrics")[0]
+    assert "`calibration:log_loss`: improvement in log_loss" in first
+    assert f"`{fixed}`: deploy/environments/production.yaml fixes the review threshold" in first

@@ -120,8 +120,13 @@ def _fitted_rows(facts: dict[str, Any]) -> Gate:
     if fitted is None or expected is None:
         return Gate(name, "fail", reason="the train stage did not record the rows that reached "
                     "the estimator's fit (metrics/train.json)")  # fmt: skip
-    declared = {k: v for k, v in (facts.get("fit_rows") or {}).items() if v not in (None, 1.0)}
-    because = f"model.fit_rows {declared}" if declared else "no filter or sample is declared"
+    declared = facts.get("fit_rows") or {}
+    chosen = [
+        f"{key} {declared[key]!r}"
+        for key, default in (("query", None), ("sample", 1.0))
+        if declared.get(key, default) != default
+    ]
+    because = f"model.fit_rows: {', '.join(chosen)}" if chosen else "no filter or sample declared"
     reason = f"fitted on {fitted:,} rows, expected {expected:,} ({because})" + (
         "" if fitted == expected else ": rows were dropped or added before fit"
     )

@@ -15,8 +15,8 @@ import yaml
 from pydantic import ValidationError
 
 from modelops.config import ConfigError, WordSettings
-from modelops.serving.bento import bento_name, description
 from modelops.schema import ColumnType
+from modelops.serving.bento import bento_name, description
 from modelops.serving.contract import ApiNames, api_models, requests_from_frame
 from tests.conftest import PARAMS, with_updates
 from tests.serving.support import REPO, assert_spec_follows, sample_requests, write_state

@@ -41,7 +41,7 @@ HOST ?= 127.0.0.1
 PORT ?= 3000
 
 .PHONY: adopt help setup system-deps postgres bento serve data simulate repro summary test test-fast lint format bench clean \
-	champion pr-repro behaviour gates report report-preview comment job-summary pr bench-pr check-clean \
+	champion pr-repro behaviour parity gates report report-preview comment job-summary pr bench-pr check-clean \
 	bench-serving
 
 help: ## list the targets
@@ -109,6 +109,9 @@ behaviour: setup ## the behavioral model tests, run against the pipeline's model
 	pytest tests/training/test_model_behaviour.py tests/example/test_model.py --pipeline-outputs \
 		-m "not retrains" -p no:cacheprovider -q --junitxml=$(PR_DIR)/behaviour.xml
 
+parity: setup build/requirements.txt ## serve the model's Bento on 127.0.0.1; its answers vs. the offline scores
+	modelops parity
+
 gates: setup ## judge the model (floors, champion, baselines, slices, budgets); exits 1 on FAIL
 	modelops gates
 
@@ -126,9 +129,10 @@ comment: ## post the report as the pull request's one CML comment, updated on ea
 job-summary: ## append the report to the GitHub Actions job summary (every PR, forks too)
 	modelops report --job-summary
 
-pr: data ## the pull-request job locally (BASE=main): champion, repro, behaviour, gates, report
+pr: data ## the pull-request job locally (BASE=main): champion, repro, behaviour, parity, gates, report
 	@status=0; $(MAKE) --no-print-directory champion || status=$$?; \
-	if $(MAKE) --no-print-directory pr-repro; then $(MAKE) --no-print-directory behaviour; fi; \
+	if $(MAKE) --no-print-directory pr-repro; then $(MAKE) --no-print-directory behaviour; \
+		$(MAKE) --no-print-directory parity; fi; \
 	$(MAKE) --no-print-directory gates || status=$$?; \
 	$(MAKE) --no-print-directory report || status=$$?; exit $$status
 

@@ -62,21 +62,42 @@ class ParityError(RuntimeError):
 @dataclass(frozen=True)
 class Rows:
     """What is replayed: sampled holdout rows as they are, then changed copies of some of
-    them (``changes``: what was set in each, "column=value"). A row's key is its id, or
+    them (``changed``: what was set in each, "column=value"). A row's key is its id, or
     its position in the holdout when the schema has no id column."""
 
     sample: pd.DataFrame
     copies: pd.DataFrame
-    changes: list[str]
+    changed: list[str]
     id_column: str | None
 
-    def keys(self, part: pd.DataFrame) -> list[Any]:
-        """The keys of the rows of ``sample`` or ``copies``."""
-        return list((part[self.id_column] if self.id_column else part.index).tolist())
+    @property
+    def keys(self) -> list[Any]:
+        """Each row's key: the sample's, then the copies'."""
+        return [
+            key
+            for part in (self.sample, self.copies)
+            for key in (part[self.id_column] if self.id_column else part.index).tolist()
+        ]
+
+    @property
+    def changes(self) -> list[str | None]:
+        """Each row's change: None for the sample's rows."""
+        return [None] * len(self.sample) + list(self.changed)
 
     def records(self, schema: Schema) -> list[dict[str, Any]]:
-        """Every row as an API record: the sample, then the copies."""
+        """Each row as an API record."""
         return requests_from_frame(self.sample, schema) + requests_from_frame(self.copies, schema)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The rows to replay, their offline scores and the decisions these imply under the
+    desired state the service is given."""
+
+    rows: Rows
+    offline: np.ndarray
+    expected: list[str]
+    state: DesiredState
 
 
 def required_values(schema: Schema) -> list[tuple[str, Any]]:
@@ -104,8 +125,8 @@ def select_rows(holdout: pd.DataFrame, schema: Schema, rows: int, seed: int) -> 
     copies = sample.iloc[[i % len(sample) for i in range(len(lacking))]].copy()
     for i, (column, value) in enumerate(lacking):
         _set(copies, i, column, value)
-    changes = [f"{c}={'missing' if v is None else v}" for c, v in lacking]
-    return Rows(sample, copies, changes, schema.id_column)
+    changed = [f"{c}={'missing' if v is None else v}" for c, v in lacking]
+    return Rows(sample, copies, changed, schema.id_column)
 
 
 def _present(values: pd.Series, value: Any) -> bool:
@@ -126,7 +147,7 @@ def reference_scores(
     """Offline scores: the evaluate stage's for the sampled rows (found by key), and
     ``training.scoring.score`` for the changed copies."""
     key = schema.id_column or "row"  # what evaluate names the key column
-    recorded = holdout_scores.set_index(key)["score"].reindex(rows.keys(rows.sample))
+    recorded = holdout_scores.set_index(key)["score"].reindex(rows.keys[: len(rows.sample)])
     if recorded.isna().any():
         raise InputError(
             f"{paths.HOLDOUT_SCORES} has no score for some holdout rows: run `make repro`"
@@ -309,15 +330,16 @@ def measure(
     return outcome
 
 
-def _measure(
+def prepare(
     settings: Settings,
     tag: str,
     lineage: dict[str, Any],
     rows: int,
     seed: int,
-    tolerance: float,
     automation: Automation,
-) -> dict[str, Any]:
+) -> Plan:
+    """The rows, their offline scores and expected decisions for serving model ``tag``
+    (with its ``lineage``) under ``automation``."""
     if automation == Automation.SHADOW:
         raise ValueError("under shadow automation the service returns no scores to compare")
     schema = settings.data_schema
@@ -331,18 +353,31 @@ def _measure(
     own = Thresholds(lineage["decision"]["threshold"], lineage["decision"]["decline_threshold"])
     thresholds = in_effect(own, state)
     expected = [decide(float(s), automation, thresholds).value for s in offline]
+    return Plan(chosen, offline, expected, state)
+
+
+def _measure(
+    settings: Settings,
+    tag: str,
+    lineage: dict[str, Any],
+    rows: int,
+    seed: int,
+    tolerance: float,
+    automation: Automation,
+) -> dict[str, Any]:
+    plan = prepare(settings, tag, lineage, rows, seed, automation)
     clock = [time.perf_counter()]
     bento_tag = bento.build(settings)
     clock.append(time.perf_counter())
-    with serving(settings, bento_tag, state) as url:
+    with serving(settings, bento_tag, plan.state) as url:
         clock.append(time.perf_counter())
         names = ApiNames.from_words(settings.words)
-        answers = replay(url, names, chosen.records(schema), settings.serving.max_batch_size)
+        records = plan.rows.records(settings.data_schema)
+        answers = replay(url, names, records, settings.serving.max_batch_size)
         clock.append(time.perf_counter())
     clock.append(time.perf_counter())
-    keys = chosen.keys(chosen.sample) + chosen.keys(chosen.copies)
-    changes: list[str | None] = [None] * len(chosen.sample) + list(chosen.changes)
-    result = compare(keys, changes, offline, expected, answers, tolerance)
+    chosen = plan.rows
+    result = compare(chosen.keys, chosen.changes, plan.offline, plan.expected, answers, tolerance)
     build_s, start_s, replay_s, stop_s = np.diff(clock)
     log.info(
         "serving parity of %s: %d rows (%d changed) through %s and %s; max |served - "

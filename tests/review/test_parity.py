@@ -32,6 +32,7 @@ from modelops.review.parity import (
     replay,
     select_rows,
     serving,
+    workspace,
 )
 from modelops.schema import ColumnType, Schema
 from modelops.serving.bento import bento_name
@@ -44,6 +45,7 @@ from tests.integration.test_pipeline import copy_template
 from tests.serving.support import minimal_lineage
 
 ROWS = 40  # fewer than the default: each row costs two requests
+LOCAL_STATE = Path("deploy/environments/local.yaml")
 
 
 def write_pipeline_outputs(
@@ -62,12 +64,14 @@ def write_pipeline_outputs(
 
 
 def a_template(root: Path, settings: Settings, model: Any, train_holdout) -> Path:
-    """A copy of the repository with the params under test and the fixture model's
-    pipeline outputs."""
+    """A copy of the repository with the params under test, the fixture model's pipeline
+    outputs, and a local desired state pinning a version this model store lacks (as on
+    a fresh CI runner)."""
     copy_template(root)
     shutil.copy(PARAMS, root / "params.yaml")
     shutil.copytree(REPO / "build", root / "build")
     write_pipeline_outputs(root, settings, model, *train_holdout)
+    (root / LOCAL_STATE).write_text(f"champion: {settings.model.name}:0123456789ab\n")
     return root
 
 
@@ -237,8 +241,7 @@ def test_the_unchanged_service_answers_as_scored_offline(measured, project, sett
     # nothing of the user's is touched: the server's state and log were temporary
     assert sorted(p.name for p in (project / paths.PR).iterdir()) == ["parity.json"]
     assert not list((project / "reports").glob("predictions.db*"))
-    for state in (project / "deploy/environments").glob("*.yaml"):
-        assert state.read_text() == (REPO / "deploy/environments" / state.name).read_text()
+    assert (project / LOCAL_STATE).read_text() == f"champion: {name}:0123456789ab\n"
 
 
 @pytest.fixture(scope="module")
@@ -255,7 +258,7 @@ def served(measured, project, settings) -> dict[str, Any]:
         records = plan.rows.records(settings.data_schema)
         got: dict[str, Any] = {"plan": plan, "refused": None}
         try:
-            with serving(settings, bento, plan.state) as url:
+            with workspace(plan.state) as folder, serving(settings, bento, folder) as url:
                 got |= {"url": url, "answers": replay(url, names, records, batch_size=7)}
                 replay(url, names, [{**records[0], "not_a_column": 1}], batch_size=7)
         except ParityError as exc:

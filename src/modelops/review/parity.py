@@ -53,6 +53,8 @@ START_TIMEOUT_S = 90.0  # until /readyz answers
 REQUEST_TIMEOUT_S = 30.0  # each request
 REPLAY_TIMEOUT_S = 300.0  # all requests together
 STOP_TIMEOUT_S = 30.0  # after SIGTERM; then SIGKILL
+STATE_FILE = "desired_state.yaml"
+STATE_VARIABLE = "MODELOPS_DESIRED_STATE"  # the service reads its desired state from there
 
 
 class ParityError(RuntimeError):
@@ -206,39 +208,61 @@ def _badness(example: dict[str, Any]) -> tuple[bool, float]:
 
 
 @contextmanager
-def serving(settings: Settings, bento_tag: str, state: DesiredState) -> Iterator[str]:
-    """Serve ``bento_tag`` on a free port of 127.0.0.1 with ``state`` and an empty SQLite
-    prediction log, both in a temporary folder under reports/pr/; yield the server's URL.
-    The server is stopped on the way out, whatever happened."""
+def workspace(state: DesiredState) -> Iterator[Path]:
+    """A temporary folder under reports/pr/ holding ``state`` as its desired-state file
+    (the server's prediction log goes there too); removed on the way out."""
     paths.PR.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="parity-", dir=paths.PR) as tmp:
         folder = Path(tmp).resolve()
-        state_file = folder / "desired_state.yaml"
-        state_file.write_text(yaml.safe_dump(state.model_dump(mode="json"), sort_keys=False))
-        env = bento.server_env(settings) | {
-            "MODELOPS_DESIRED_STATE": str(state_file),
-            "MODELOPS_LOG_URL": f"sqlite:///{folder / 'predictions.db'}",
-        }
-        port = bento.free_port()
-        output = folder / "server.log"
-        with output.open("wb") as sink:
-            process = subprocess.Popen(
-                bento.serve_command(bento_tag, HOST, port),
-                env=env,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: all of it can be killed
-            )
+        text = yaml.safe_dump(state.model_dump(mode="json"), sort_keys=False)
+        (folder / STATE_FILE).write_text(text)
+        yield folder
+
+
+def build(settings: Settings, folder: Path) -> str:
+    """Build the Bento of the pipeline's model with the desired state of ``folder``: the
+    service it imports declares that state's model, not what deploy/ names (a version
+    pinned there need not be in this model store)."""
+    before = os.environ.get(STATE_VARIABLE)
+    os.environ[STATE_VARIABLE] = str(folder / STATE_FILE)
+    try:
+        return bento.build(settings)
+    finally:
+        if before is None:
+            del os.environ[STATE_VARIABLE]
+        else:
+            os.environ[STATE_VARIABLE] = before
+
+
+@contextmanager
+def serving(settings: Settings, bento_tag: str, folder: Path) -> Iterator[str]:
+    """Serve ``bento_tag`` on a free port of 127.0.0.1 with the desired state of
+    ``folder`` and a new SQLite prediction log there; yield the server's URL. The server
+    is stopped on the way out, whatever happened."""
+    env = bento.server_env(settings) | {
+        STATE_VARIABLE: str(folder / STATE_FILE),
+        "MODELOPS_LOG_URL": f"sqlite:///{folder / 'predictions.db'}",
+    }
+    port = bento.free_port()
+    output = folder / "server.log"
+    with output.open("wb") as sink:
+        process = subprocess.Popen(
+            bento.serve_command(bento_tag, HOST, port),
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: all of it can be killed
+        )
+    try:
+        url = f"http://{HOST}:{port}"
         try:
-            url = f"http://{HOST}:{port}"
-            try:
-                bento.wait_ready(url, process, START_TIMEOUT_S)
-            except RuntimeError as exc:
-                tail = output.read_text(errors="replace")[-2000:]
-                raise ParityError(f"{exc}; its last output:\n{tail}") from exc
-            yield url
-        finally:
-            _stop(process)
+            bento.wait_ready(url, process, START_TIMEOUT_S)
+        except RuntimeError as exc:
+            tail = output.read_text(errors="replace")[-2000:]
+            raise ParityError(f"{exc}; its last output:\n{tail}") from exc
+        yield url
+    finally:
+        _stop(process)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -366,16 +390,17 @@ def _measure(
     automation: Automation,
 ) -> dict[str, Any]:
     plan = prepare(settings, tag, lineage, rows, seed, automation)
-    clock = [time.perf_counter()]
-    bento_tag = bento.build(settings)
-    clock.append(time.perf_counter())
-    with serving(settings, bento_tag, plan.state) as url:
+    names = ApiNames.from_words(settings.words)
+    records = plan.rows.records(settings.data_schema)
+    with workspace(plan.state) as folder:
+        clock = [time.perf_counter()]
+        bento_tag = build(settings, folder)
         clock.append(time.perf_counter())
-        names = ApiNames.from_words(settings.words)
-        records = plan.rows.records(settings.data_schema)
-        answers = replay(url, names, records, settings.serving.max_batch_size)
+        with serving(settings, bento_tag, folder) as url:
+            clock.append(time.perf_counter())
+            answers = replay(url, names, records, settings.serving.max_batch_size)
+            clock.append(time.perf_counter())
         clock.append(time.perf_counter())
-    clock.append(time.perf_counter())
     chosen = plan.rows
     result = compare(chosen.keys, chosen.changes, plan.offline, plan.expected, answers, tolerance)
     build_s, start_s, replay_s, stop_s = np.diff(clock)

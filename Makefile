@@ -36,7 +36,7 @@ PR_DIR := reports/pr
 # What the model report judges: a pull request that changes none of these (git pathspecs)
 # gets the check "model report" skipped, which a required check counts as passed.
 MODEL_PATHS := src pipelines params.yaml dvc.yaml dvc.lock ':(glob)**/*.dvc' .dvc/config \
-	pyproject.toml uv.lock Makefile tests/training/test_model_behaviour.py tests/conftest.py \
+	pyproject.toml uv.lock bentofile.yaml Makefile tests/training/test_model_behaviour.py tests/conftest.py \
 	.github/workflows/pr-report.yml
 
 # Serving (README: Serving). The BentoML model and bento stores live in the clone.
@@ -46,7 +46,7 @@ HOST ?= 127.0.0.1
 PORT ?= 3000
 
 .PHONY: adopt help setup system-deps postgres bento serve data simulate repro summary test test-fast lint format bench clean \
-	champion pr-repro behaviour gates report report-preview comment job-summary pr bench-pr check-clean \
+	champion pr-repro behaviour parity gates report report-preview comment job-summary pr bench-pr check-clean \
 	bench-serving model-changed
 
 help: ## list the targets
@@ -118,6 +118,9 @@ behaviour: setup ## the behavioral model tests, run against the pipeline's model
 	pytest tests/training/test_model_behaviour.py tests/example/test_model.py --pipeline-outputs \
 		-m "not retrains" -p no:cacheprovider -q --junitxml=$(PR_DIR)/behaviour.xml
 
+parity: setup build/requirements.txt ## serve the model's Bento on 127.0.0.1; its answers vs. the offline scores
+	modelops parity
+
 gates: setup ## judge the model (floors, champion, baselines, slices, budgets); exits 1 on FAIL
 	modelops gates
 
@@ -135,9 +138,10 @@ comment: ## post the report as the pull request's one CML comment, updated on ea
 job-summary: ## append the report to the GitHub Actions job summary (every PR, forks too)
 	modelops report --job-summary
 
-pr: data ## the pull-request job locally (BASE=main): champion, repro, behaviour, gates, report
+pr: data ## the pull-request job locally (BASE=main): champion, repro, behaviour, parity, gates, report
 	@status=0; $(MAKE) --no-print-directory champion || status=$$?; \
-	if $(MAKE) --no-print-directory pr-repro; then $(MAKE) --no-print-directory behaviour; fi; \
+	if $(MAKE) --no-print-directory pr-repro; then $(MAKE) --no-print-directory behaviour; \
+		$(MAKE) --no-print-directory parity; fi; \
 	$(MAKE) --no-print-directory gates || status=$$?; \
 	$(MAKE) --no-print-directory report || status=$$?; exit $$status
 

@@ -38,7 +38,7 @@ from pipeline_bench import project_copy
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
-STEPS = ("setup", "data", "champion", "pr-repro", "behaviour", "gates", "report")
+STEPS = ("setup", "data", "champion", "pr-repro", "behaviour", "parity", "gates", "report")
 UV_DIR = REPO / ".tools" / "bin"
 
 

@@ -256,6 +256,14 @@ def test_pr_report_behaviour_runs_only_after_a_successful_pipeline(pr_steps):
     assert f"steps.{repro['id']}.outcome == 'success'" in behaviour["if"]
 
 
+def test_pr_report_parity_runs_between_behaviour_and_gates_after_a_successful_pipeline(pr_steps):
+    i_behaviour, behaviour = step_running(pr_steps, "behaviour")
+    i_parity, parity = step_running(pr_steps, "parity")
+    i_gates, _ = step_running(pr_steps, "gates")
+    assert i_behaviour < i_parity < i_gates
+    assert parity["if"] == behaviour["if"]
+
+
 def test_pr_report_champion_is_the_pull_requests_base_commit(pr_steps):
     _, champion = step_running(pr_steps, "champion")
     assert champion["env"]["BASE_SHA"] == "${{ github.event.pull_request.base.sha }}"

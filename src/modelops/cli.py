@@ -58,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="interface (127.0.0.1)")
     serve.add_argument("--port", type=int, default=3000, help="port (3000)")
     commands.add_parser("demo", help="serve briefly, answer sample requests, show the log")
+    commands.add_parser(
+        "parity", help="serve the model's Bento; compare its answers with the offline scores"
+    )
     check = commands.add_parser("check-state", help="validate desired-state file(s)")
     check.add_argument("files", nargs="+", help="deploy/environments/<env>.yaml")
     return parser
@@ -66,10 +69,15 @@ def _parser() -> argparse.ArgumentParser:
 SERVING_COMMANDS = ("bento", "serve", "demo", "check-state")
 
 
+def _quiet(*others: str) -> None:
+    """No log line per HTTP request or database migration (or from ``others``)."""
+    for chatty in ("alembic", "httpx", *others):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
 def _serving(args: argparse.Namespace, settings: Settings) -> int:
     """The serving commands (imported here: BentoML is slow to import)."""
-    for chatty in ("alembic", "httpx"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    _quiet()
     from modelops.serving import bento, demo, state, store
 
     if args.command == "check-state":
@@ -126,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             report.write(settings, images=args.images == "cml")
             return 0
+        if args.command == "parity":
+            _quiet("bentoml")  # one summary line; BentoML's build messages are not news
+            from modelops.review import parity  # imports BentoML: slow
+
+            return 0 if parity.measure(settings)["status"] == "measured" else 1
         if args.command in SERVING_COMMANDS:
             return _serving(args, settings)
         if args.data_command == "get":

@@ -26,6 +26,7 @@ PR = Path("reports/pr")
 CHAMPION = PR / "champion"
 PIPELINE_RUN = PR / "pipeline.json"
 BEHAVIOUR = PR / "behaviour.xml"
+PARITY = PR / "parity.json"
 COMPARISON = PR / "comparison.json"
 PR_SCORES = PR / "scores.parquet"
 VERDICT = PR / "verdict.json"

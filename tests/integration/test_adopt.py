@@ -140,6 +140,9 @@ def test_run_template_tests_and_a_neutral_pull_request_pass(adopted):
     failed = [g for g in verdict["failed"] if not g.startswith("baseline:")]
     assert failed == [], verdict["gates"]
     assert any(g["name"] == "behaviour" and g["status"] == "pass" for g in verdict["gates"])
+    parity = json.loads((root / "reports/pr/parity.json").read_text())
+    assert parity["status"] == "measured", parity["error"]
+    assert (parity["score_mismatches"], parity["decision_mismatches"]) == (0, 0), parity
     report = (root / "reports/pr/report.md").read_text()
     assert not EXAMPLE_WORDS.search(report)
 

@@ -3,7 +3,7 @@
 A temporary git repository is built from the template: `main` holds a trained base
 model (on a smaller simulated data set, so the rehearsal takes minutes; its base
 schema leaves ``txn_count_24h`` unused). Then one branch per case, each judged against
-`main` by `make data champion pr-repro behaviour gates report`, as in
+`main` by `make data champion pr-repro behaviour parity gates report`, as in
 .github/workflows/pr-report.yml:
 
 (a) a neutral hyperparameter change -> PASS;
@@ -32,6 +32,7 @@ import pytest
 
 from modelops.io import load_model
 from modelops.review.champion import locked_model_md5
+from tests.conftest import REPO
 from tests.integration.test_pipeline import copy_template, edit_params
 
 pytestmark = [pytest.mark.integration, pytest.mark.example]
@@ -41,8 +42,8 @@ REHEARSAL = {
     "split": {"holdout_weeks": 3},
     "schema": {"columns": {"txn_count_24h": {"type": "int", "min": 0, "role": "ignore"}}},
 }
-# The workflow's steps; behaviour runs only when the pipeline succeeded.
-STEPS = ("champion", "pr-repro", "behaviour", "gates", "report")
+# The workflow's steps; behaviour and parity run only when the pipeline succeeded.
+STEPS = ("champion", "pr-repro", "behaviour", "parity", "gates", "report")
 
 
 def env(root: Path) -> dict[str, str]:
@@ -87,7 +88,7 @@ def pull_request(root: Path, branch: str, change) -> dict[str, subprocess.Comple
     assert steps["data"].returncode == 0, steps["data"].stderr
     for target in STEPS:
         started = time.perf_counter()
-        if target == "behaviour" and steps["pr-repro"].returncode != 0:
+        if target in ("behaviour", "parity") and steps["pr-repro"].returncode != 0:
             continue
         steps[target] = make(root, target, "BASE=main")
         print(f"{branch}: make {target}: {time.perf_counter() - started:.1f} s")
@@ -111,6 +112,7 @@ def gate(root: Path, name: str) -> dict:
 def repo(tmp_path_factory) -> Path:
     """The template with a trained base model committed on main."""
     root = copy_template(tmp_path_factory.mktemp("rehearsal"))
+    shutil.copytree(REPO / "build", root / "build")  # make parity: UV is a no-op here
     edit_params(root, REHEARSAL)
     sh(root, "git", "init", "-q", "-b", "main")
     assert make(root, "repro").returncode == 0
@@ -141,6 +143,9 @@ def test_a_neutral_change_passes_even_when_the_champion_must_be_retrained(repo):
     assert source["identical"] is True, "retraining the base commit reproduces its model"
     assert steps["gates"].returncode == 0, verdict(repo)["failed"]
     assert verdict(repo)["verdict"] == "PASS"
+    parity = json.loads((repo / "reports/pr/parity.json").read_text())
+    assert steps["parity"].returncode == 0, parity["error"]
+    assert (parity["score_mismatches"], parity["decision_mismatches"]) == (0, 0), parity
     text = report(repo)
     assert text.startswith("## ✅ PASS")
     assert "retrained from `main`" in text
@@ -185,6 +190,7 @@ def test_c_a_bad_data_batch_fails_at_validation(repo):
     steps = pull_request(repo, "bad-batch", add_bad_batch)
     assert steps["pr-repro"].returncode != 0
     assert "behaviour" not in steps
+    assert "parity" not in steps
     assert steps["gates"].returncode != 0  # make exits 2 when the command exits 1
     assert verdict(repo)["failed"] == ["data_validation"]
     message = gate(repo, "data_validation")["reason"]

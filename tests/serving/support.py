@@ -37,9 +37,18 @@ def save_version(
     """Save a fitted model in the BentoML store with a minimal lineage record."""
     schema = settings.data_schema
     path = dump_model(model, folder / "model.joblib")
-    scores = score(model, holdout, schema)
-    lineage = {
-        "model_id": f"{settings.model.name}-{file_md5(path)[:12]}",
+    lineage = minimal_lineage(settings, path, score(model, holdout, schema))
+    columns = list(model.feature_names_in_)
+    return store.save(settings.model.name, path, lineage, reference_values(train, schema, columns))
+
+
+def minimal_lineage(settings: Settings, path: Path, scores: Any) -> dict[str, Any]:
+    """What serving reads of a model file's lineage record: its id and md5, and the
+    decision thresholds its holdout ``scores`` give."""
+    digest = file_md5(path)
+    return {
+        "model_id": f"{settings.model.name}-{digest[:12]}",
+        "model": {"md5": digest},
         "code": {"md5": "code"},
         "data": {"raw": {"md5": None}, "train": {"md5": "train"}, "holdout": {"md5": "holdout"}},
         "metrics": {"roc_auc": {"value": 0.5}},
@@ -50,8 +59,6 @@ def save_version(
             ).threshold,
         },
     }
-    columns = list(model.feature_names_in_)
-    return store.save(settings.model.name, path, lineage, reference_values(train, schema, columns))
 
 
 def write_state(path: Path, **state: Any) -> Path:

@@ -15,8 +15,9 @@ import yaml
 from pydantic import ValidationError
 
 from modelops.config import ConfigError, WordSettings
+from modelops.schema import ColumnType
 from modelops.serving.bento import bento_name, description
-from modelops.serving.contract import ApiNames, api_models
+from modelops.serving.contract import ApiNames, api_models, requests_from_frame
 from tests.conftest import PARAMS, with_updates
 from tests.serving.support import REPO, assert_spec_follows, sample_requests, write_state
 
@@ -57,6 +58,20 @@ def test_the_names_follow_the_words(settings):
     assert ApiNames.from_words(WordSettings(record="person", records="people")).records == "people"
     neutral = ApiNames.from_words(WordSettings())
     assert (neutral.record, neutral.records, neutral.id_field) == ("record", "records", "record_id")
+
+
+def test_records_from_a_frame_keep_every_digit_of_a_float(settings, train_holdout):
+    schema = settings.data_schema
+    floats = [c for c in schema.columns if schema.columns[c].type == ColumnType.FLOAT]
+    if not floats:
+        pytest.skip("the schema has no float column")
+    holdout = train_holdout[1]
+    rows = holdout[holdout[floats[0]].notna()].head(3).copy()
+    rows[floats[0]] = rows[floats[0]] + 1 / 3  # more digits than pandas writes to JSON
+    records = json.loads(json.dumps(requests_from_frame(rows, schema)))
+    assert [r[floats[0]] for r in records] == rows[floats[0]].tolist()
+    ints = [c for c in schema.features if schema.columns[c].type == ColumnType.INT]
+    assert all(type(r[c]) is int for r in records for c in ints if r[c] is not None)
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modelops.serving.policy import Decision, Route, Thresholds, bucket, decide, plan
+from modelops.serving.policy import Decision, Route, Thresholds, bucket, decide, in_effect, plan
 from modelops.serving.state import Automation, DesiredState
 
 ENTITIES = [f"C{i:07d}" for i in range(20_000)]
@@ -81,3 +81,12 @@ T = Thresholds(review=0.1, decline=0.8)
 )
 def test_decisions_per_degree_of_automation(automation, expected):
     assert [decide(s, automation, T) for s in (0.05, 0.1, 0.5, 0.8)] == expected
+
+
+def test_the_desired_state_overrides_a_versions_thresholds_one_by_one():
+    def overridden(**thresholds: float) -> Thresholds:
+        return in_effect(T, DesiredState(champion="m:a", thresholds=thresholds))
+
+    assert overridden() == T
+    assert overridden(decline=0.9) == Thresholds(review=0.1, decline=0.9)
+    assert overridden(review=0.2) == Thresholds(review=0.2, decline=0.8)

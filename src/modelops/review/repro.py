@@ -22,7 +22,14 @@ RAN = re.compile(r"Running stage '([^']+)'")
 FAILED = re.compile(r"failed to reproduce '([^']+)'")
 STAGE_ERROR = re.compile(r"^\[([\w-]+)\] ERROR: (.*)$")
 DVC_LINE = re.compile(r"^(ERROR|WARNING|Running stage|Stage |Updating lock)")
-STALE = (paths.BEHAVIOUR, paths.COMPARISON, paths.PR_SCORES, paths.VERDICT, paths.REPORT)
+STALE = (
+    paths.BEHAVIOUR,
+    paths.PARITY,
+    paths.COMPARISON,
+    paths.PR_SCORES,
+    paths.VERDICT,
+    paths.REPORT,
+)
 
 
 def parse(output: str, returncode: int) -> dict[str, Any]:

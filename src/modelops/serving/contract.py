@@ -215,14 +215,22 @@ def api_models(schema: Schema, words: WordSettings, max_batch_size: int) -> ApiM
 
 
 def requests_from_frame(frame: pd.DataFrame, schema: Schema) -> list[dict[str, Any]]:
-    """Rows of a data file as API records (JSON-ready; the target dropped)."""
+    """Rows of a data file as API records (JSON-ready; the target dropped). Floats are
+    the frame's own values: pandas' JSON writer keeps only 10 significant digits."""
     columns = [c for c in schema.columns if c != schema.target and c in frame.columns]
     records = json.loads(frame[columns].to_json(orient="records", date_format="iso"))
-    for record in records:
+    floats = {
+        name: frame[name].to_numpy(dtype=float)
+        for name in columns
+        if schema.columns[name].type == ColumnType.FLOAT
+    }
+    for i, record in enumerate(records):
         for name in columns:
             spec = schema.columns[name]
-            if spec.type == ColumnType.INT and record[name] is not None:
+            if record[name] is None:
+                continue
+            if spec.type == ColumnType.INT:
                 record[name] = int(record[name])
-            elif spec.type == ColumnType.FLOAT and isinstance(record[name], int):
-                record[name] = float(record[name])
+            elif spec.type == ColumnType.FLOAT:
+                record[name] = float(floats[name][i])
     return list(records)

@@ -21,7 +21,7 @@ from typing import Any
 from modelops.errors import InputError
 from modelops.schema import Schema
 from modelops.serving import telemetry
-from modelops.serving.policy import Decision, Route, Thresholds, decide, plan
+from modelops.serving.policy import Decision, Route, Thresholds, decide, in_effect, plan
 from modelops.serving.predlog import PredictionLog
 from modelops.serving.scorer import Reason
 from modelops.serving.state import Automation, DesiredState, DesiredStateError
@@ -43,11 +43,7 @@ class Served:
 
     def thresholds(self, version: str) -> Thresholds:
         """The version's own thresholds unless the desired state overrides them."""
-        own, override = self.models[version].thresholds, self.state.thresholds
-        return Thresholds(
-            own.review if override.review is None else override.review,
-            own.decline if override.decline is None else override.decline,
-        )
+        return in_effect(self.models[version].thresholds, self.state)
 
 
 @dataclass(frozen=True)

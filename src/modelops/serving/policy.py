@@ -69,6 +69,15 @@ class Thresholds:
     decline: float
 
 
+def in_effect(own: Thresholds, state: DesiredState) -> Thresholds:
+    """A version's own thresholds unless the desired state overrides them."""
+    override = state.thresholds
+    return Thresholds(
+        own.review if override.review is None else override.review,
+        own.decline if override.decline is None else override.decline,
+    )
+
+
 def decide(score: float, automation: Automation, thresholds: Thresholds) -> Decision:
     """The decision for one score under the environment's degree of automation."""
     if automation == Automation.SHADOW:

@@ -73,6 +73,7 @@ def measure(settings: Settings) -> Measured:
         behaviour=paths.BEHAVIOUR,
         baselines=_json(paths.BASELINE_METRICS),
         integrity=facts,
+        parity=_json(paths.PARITY),
         fixed_thresholds=fixed_thresholds(),
     )
 

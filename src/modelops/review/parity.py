@@ -318,15 +318,16 @@ def replay(
 def measure(
     settings: Settings,
     *,
-    rows: int = 300,
-    seed: int = 0,
-    tolerance: float = 1e-9,
+    rows: int | None = None,
     automation: Automation = Automation.PARTIAL,
     out: Path = paths.PARITY,
 ) -> dict[str, Any]:
-    """Build the Bento of the pipeline's model, serve it, replay ``rows`` sampled holdout
-    rows (and the changed copies) and compare; write the outcome to ``out`` and return
-    it. Its status is "error", with the reason, when the measurement could not be made."""
+    """Build the Bento of the pipeline's model, serve it, replay sampled holdout rows
+    (``gates.parity``: how many, the seed, the tolerance; ``rows`` overrides) and the
+    changed copies, and compare; write the outcome to ``out`` and return it. Its status
+    is "error", with the reason, when the measurement could not be made."""
+    knobs = settings.gates.parity
+    rows, seed, tolerance = rows or knobs.rows, knobs.seed, knobs.tolerance
     started = time.perf_counter()
     outcome: dict[str, Any] = {
         "status": "error",

@@ -282,3 +282,25 @@ def test_g_up_weighted_positives_fail_on_calibration(repo):
     first = report(repo).split("### Metrics")[0]
     assert "`calibration:log_loss`: improvement in log_loss" in first
     assert f"`{fixed}`: deploy/environments/production.yaml fixes the review threshold" in first
+
+
+def test_h_a_serving_only_change_fails_on_parity(repo):
+    def rescale_in_the_service(root: Path) -> None:
+        # the service, and only the service, divides the amount by 100 before scoring
+        scorer = root / "src/modelops/serving/scorer.py"
+        code = scorer.read_text()
+        docstring = '        """Scores plus, per record, up to ``top`` features that raised its score most."""\n'
+        buggy = code.replace(
+            docstring,
+            docstring + '        records = [{**r, "amount": r["amount"] / 100} for r in records]\n',
+        )
+        assert buggy != code
+        scorer.write_text(buggy)
+
+    steps = pull_request(repo, "serving-only", rescale_in_the_service)
+    assert steps["pr-repro"].returncode == 0
+    assert steps["gates"].returncode != 0
+    assert "parity:scores" in failed_gates_are(repo, "parity")
+    scores = gate(repo, "parity:scores")
+    assert scores["value"] > 1e-3  # the largest served-offline difference
+    assert "`parity:scores`:" in report(repo).split("### Metrics")[0]

@@ -56,8 +56,9 @@ class Parity(GateKind):
 
 def _examples(examples: list[dict[str, Any]], limit: int = 3) -> str:
     return "; ".join(
-        f"row {e['row']} ({e['endpoint']}): offline {e['offline']:.6g}, served "
-        f"{e['served']:.6g}, decision {e['expected_decision']} → {e['served_decision']}"
+        f"row {e['row']}{f' with {changed}' if (changed := e.get('changed')) else ''} "
+        f"({e['endpoint']}): offline {e['offline']:.6g}, served {e['served']:.6g}, "
+        f"decision {e['expected_decision']} → {e['served_decision']}"
         for e in examples[:limit]
     )
 

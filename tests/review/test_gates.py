@@ -227,3 +227,26 @@ def test_gate_names_are_stable_identifiers():
         for rule in kind.rules():
             for name in rule.gate.split(", "):
                 assert re.fullmatch(r"[a-z_]+(:[<>a-z0-9_=]+)*", name), name
+
+
+def test_parity_fails_on_any_score_or_decision_the_service_changes():
+    measured = {
+        "status": "measured", "error": None, "rows": 303, "endpoints": ["/predict", "/b"],
+        "tolerance": 1e-9, "max_abs_diff": 0.23, "score_mismatches": 200,
+        "decision_mismatches": 13, "model": "m:1", "seconds": 9.0,
+        "examples": [{"row": "t1", "changed": "channel=online", "endpoint": "/predict",
+                      "offline": 0.4, "served": 0.17, "expected_decision": "review",
+                      "served_decision": "approve"}],
+    }  # fmt: skip
+    got = {g.name: g for g in GATES.parity.judge(Measured(parity=measured))}
+    assert (got["parity:scores"].status, got["parity:decisions"].status) == ("fail", "fail")
+    assert (
+        "row t1 with channel=online (/predict): offline 0.4, served 0.17"
+        in got["parity:scores"].reason
+    )
+    clean = measured | {"max_abs_diff": 0.0, "score_mismatches": 0, "decision_mismatches": 0}
+    assert {g.status for g in GATES.parity.judge(Measured(parity=clean))} == {"pass"}
+    broken = {"status": "error", "error": "the server did not start in 90 s"}
+    (gate,) = GATES.parity.judge(Measured(parity=broken))
+    assert (gate.status, gate.reason) == ("fail", "the served model could not be checked: "
+                                          "the server did not start in 90 s")  # fmt: skip

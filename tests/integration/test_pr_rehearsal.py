@@ -289,10 +289,10 @@ def test_h_a_serving_only_change_fails_on_parity(repo):
         # the service, and only the service, divides the amount by 100 before scoring
         scorer = root / "src/modelops/serving/scorer.py"
         code = scorer.read_text()
-        docstring = '        """Scores plus, per record, up to ``top`` features that raised its score most."""\n'
+        start = "        if top == 0:\n"  # the top of score_and_explain, what /predict* call
         buggy = code.replace(
-            docstring,
-            docstring + '        records = [{**r, "amount": r["amount"] / 100} for r in records]\n',
+            start,
+            '        records = [{**r, "amount": r["amount"] / 100} for r in records]\n' + start,
         )
         assert buggy != code
         scorer.write_text(buggy)

@@ -104,6 +104,25 @@ def settings(repo_settings: Settings, pipeline_outputs: bool) -> Settings:
     )
 
 
+def _present(column: str | None, missing: str) -> str:
+    if column is None:
+        pytest.skip(missing)
+    return column
+
+
+@pytest.fixture
+def id_column(settings: Settings) -> str:
+    """The schema's id column (the test is skipped without one)."""
+    return _present(settings.data_schema.id_column, "the schema has no id column")
+
+
+@pytest.fixture
+def time_column(settings: Settings) -> str:
+    """The schema's time column (the test is skipped without one)."""
+    reason = "the schema has no time column: the split is stratified"
+    return _present(settings.data_schema.time_column, reason)
+
+
 @pytest.fixture(scope="session")
 def dataset(settings: Settings) -> pd.DataFrame:
     """Synthetic rows of the schema as the validate stage writes them (prepared and

@@ -5,14 +5,6 @@ from modelops.data.split import SplitError, split
 from modelops.schema import Role, Schema
 
 
-@pytest.fixture
-def time_column(settings):
-    column = settings.data_schema.time_column
-    if column is None:
-        pytest.skip("the schema has no time column: the split is stratified")
-    return column
-
-
 def test_time_split_holds_out_the_latest_weeks(train_holdout, settings, time_column):
     train, holdout = train_holdout
     assert train[time_column].max() < holdout[time_column].min()

@@ -96,6 +96,13 @@ def pull_request(root: Path, branch: str, change) -> dict[str, subprocess.Comple
     return steps
 
 
+def patch(root: Path, path: str, old: str, new: str) -> None:
+    """Replace code in the rehearsal repository's copy of ``path`` (it must be there)."""
+    code = (root / path).read_text()
+    assert old in code, f"{path} no longer holds the code this case changes"
+    (root / path).write_text(code.replace(old, new))
+
+
 def verdict(root: Path) -> dict:
     return json.loads((root / "reports/pr/verdict.json").read_text())
 
@@ -155,14 +162,8 @@ def test_a_neutral_change_passes_even_when_the_champion_must_be_retrained(repo):
 def test_b_a_silently_dropped_feature_fails_on_roc_auc(repo):
     def refactor_numeric_features(root: Path) -> None:
         # "numbers are ints and floats": the refactor forgets bools, so new_device is gone
-        schema = root / "src/modelops/schema.py"
-        code = schema.read_text()
-        buggy = code.replace(
-            "self.columns[c].type != ColumnType.CATEGORY]",
-            "self.columns[c].type in (ColumnType.INT, ColumnType.FLOAT)]",
-        )
-        assert buggy != code
-        schema.write_text(buggy)
+        patch(root, "src/modelops/schema.py", "self.columns[c].type != ColumnType.CATEGORY]",
+              "self.columns[c].type in (ColumnType.INT, ColumnType.FLOAT)]")  # fmt: skip
 
     steps = pull_request(repo, "refactor", refactor_numeric_features)
     assert steps["gates"].returncode != 0  # make exits 2 when the command exits 1
@@ -229,15 +230,9 @@ def failed_gates_are(root: Path, kind: str) -> list[str]:
 def test_e_a_silent_row_filter_fails_on_the_rows_that_reached_fit(repo):
     def fit_on_a_sample(root: Path) -> None:
         # "fit faster": a tenth of the train rows silently never reach the estimator
-        train = root / "src/modelops/training/train.py"
-        code = train.read_text()
-        buggy = code.replace(
-            "    with threadpool_limits(limits=1):\n        model.fit(",
-            "    train = train.sample(frac=0.9, random_state=0)\n"
-            "    with threadpool_limits(limits=1):\n        model.fit(",
-        )
-        assert buggy != code
-        train.write_text(buggy)
+        fit = "    with threadpool_limits(limits=1):\n        model.fit("
+        sample = "    train = train.sample(frac=0.9, random_state=0)\n"
+        patch(root, "src/modelops/training/train.py", fit, sample + fit)
 
     steps = pull_request(repo, "row-filter", fit_on_a_sample)
     assert steps["gates"].returncode != 0
@@ -251,14 +246,8 @@ def test_e_a_silent_row_filter_fails_on_the_rows_that_reached_fit(repo):
 def test_f_an_off_by_one_split_fails_on_split_integrity(repo):
     def off_by_one(root: Path) -> None:
         # the first holdout week also lands in training
-        split = root / "src/modelops/data/split.py"
-        code = split.read_text()
-        buggy = code.replace(
-            "train, holdout = frame[~is_holdout], frame[is_holdout]",
-            "train, holdout = frame[week <= cutoff], frame[is_holdout]",
-        )
-        assert buggy != code
-        split.write_text(buggy)
+        patch(root, "src/modelops/data/split.py", "frame[~is_holdout], frame[is_holdout]",
+              "frame[week <= cutoff], frame[is_holdout]")  # fmt: skip
 
     steps = pull_request(repo, "off-by-one", off_by_one)
     assert steps["gates"].returncode != 0

@@ -41,22 +41,6 @@ def workdir(tmp_path, monkeypatch):
     return tmp_path
 
 
-@pytest.fixture
-def id_column(settings):
-    column = settings.data_schema.id_column
-    if column is None:
-        pytest.skip("the schema has no id column")
-    return column
-
-
-@pytest.fixture
-def time_column(settings):
-    column = settings.data_schema.time_column
-    if column is None:
-        pytest.skip("the schema has no time column: the split is stratified")
-    return column
-
-
 def without_role(settings, role):
     """The settings with the schema's column of ``role`` ignored instead."""
     columns = {

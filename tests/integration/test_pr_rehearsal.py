@@ -269,7 +269,7 @@ def test_g_up_weighted_positives_fail_on_calibration(repo):
     fixed = "fixed_threshold:deploy/environments/production.yaml:review"
     assert {"calibration:log_loss", fixed} <= set(failed), verdict(repo)["gates"]
     first = report(repo).split("### Metrics")[0]
-    assert "`calibration:log_loss`: improvement in log_loss" in first
+    assert "`calibration:log_loss`: log loss " in first
     assert f"`{fixed}`: deploy/environments/production.yaml fixes the review threshold" in first
 
 

@@ -36,10 +36,15 @@ def improvement(measured: Measured, metric: str) -> Estimate | None:
 
 def no_regression(measured: Measured, name: str, metric: str, tolerance: float) -> Gate:
     """Fails when a regression beyond ``tolerance`` is credible."""
-    d = improvement(measured, metric)
-    if d is None:
+    c, d = measured.comparison, improvement(measured, metric)
+    if c is None or d is None:
         return Gate(name, "skipped", reason="no champion to compare with")
-    rule = f"improvement in {metric}: a regression beyond {tolerance:g} must not be credible"
+    points, m = c.result.points, METRICS[metric]
+    rule = (
+        f"{m.title()} {m.text(points[CHAMPION][metric])} → {m.text(points[CHALLENGER][metric])}"
+        f", improvement {d.value:+.4g} [{d.ci_low:+.4g}, {d.ci_high:+.4g}]: a regression "
+        f"beyond {tolerance:g} must not be credible"
+    )
     ok = d.ci_high >= -tolerance
     return Gate(name, "pass" if ok else "fail", d.value, -tolerance, d.ci_low, d.ci_high, rule)
 

@@ -121,7 +121,7 @@ behaviour: setup ## the behavioral model tests, run against the pipeline's model
 parity: setup build/requirements.txt ## serve the model's Bento on 127.0.0.1; its answers vs. the offline scores
 	modelops parity
 
-gates: setup ## judge the model (floors, champion, baselines, slices, budgets); exits 1 on FAIL
+gates: setup ## judge the model (every gate of params.yaml gates:, README: The gates); exits 1 on FAIL
 	modelops gates
 
 report: setup ## write the pull-request report that CML posts (reports/pr/report.md)

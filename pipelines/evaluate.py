@@ -7,7 +7,7 @@ from tqdm import tqdm
 
 from modelops import paths
 from modelops.config import Settings
-from modelops.io import load_model, write_csv, write_json, write_parquet, write_text
+from modelops.io import load_model, read_json, write_csv, write_json, write_parquet, write_text
 from modelops.stage import run_stage
 from modelops.training.evaluate import evaluate
 from modelops.training.lineage import (
@@ -53,6 +53,8 @@ def main(settings: Settings, log: logging.Logger) -> None:
         ),
         "holdout": describe_part(holdout, paths.HOLDOUT, schema),
     }
+    # the rows that reached the estimator's fit, as the train stage recorded them
+    parts["train"]["fitted_rows"] = read_json(paths.TRAIN_RECORD)["fitted_rows"]
     record = build_record(
         settings=settings,
         model_path=paths.MODEL,

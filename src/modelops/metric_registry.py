@@ -1,15 +1,15 @@
 """The metric registry: every metric the project computes, reports and gates on, declared
 once with its label, direction, format and whether a slice gate may use it.
 
-training/metrics.py computes them (one function, tested against scikit-learn),
-config.py and the gates accept only these names, and the summary, the pull-request
-report and the README's gates table take labels and formats from here.
+training/metrics.py computes them (one function, tested against scikit-learn and, for
+the calibration error, a direct formula), config.py and the gates accept only these
+names, and the summary and the pull-request report take labels and formats from here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator
 
@@ -32,8 +32,9 @@ class Metric:
         """A value as the report and summary print it."""
         return "–" if value is None else f"{value:,.{self.decimals}f}"
 
-    def improvement(self, difference: float) -> float:
-        """A difference (this minus reference) signed so that positive means better."""
+    def improvement(self, difference: Any) -> Any:
+        """A difference (this minus reference; a number or an array) signed so that
+        positive means better."""
         return difference if self.higher_is_better else -difference
 
 
@@ -42,7 +43,9 @@ METRICS: dict[str, Metric] = {
     for m in (
         Metric("roc_auc", "ROC-AUC", higher_is_better=True, per_slice=True),
         Metric("average_precision", "average precision", higher_is_better=True, per_slice=True),
-        Metric("recall_at_review_rate", "recall at review rate", True, per_slice=True),
+        Metric(
+            "recall_at_review_rate", "recall at review rate", higher_is_better=True, per_slice=True
+        ),
         Metric("precision_at_review_rate", "precision at review rate", higher_is_better=True),
         Metric("cost_per_1k", "cost per 1,000 {records}", higher_is_better=False, decimals=1),
         Metric("log_loss", "log loss", higher_is_better=False),

@@ -92,11 +92,11 @@ def git_state(repo: Where = ".") -> dict[str, Any]:
 
 
 def changed_files(base_commit: str | None, repo: Where = ".") -> list[str] | None:
-    """Files that differ between ``base_commit`` and HEAD (None when unknown)."""
+    """Files HEAD changes since it branched from ``base_commit`` (None when unknown)."""
     if not base_commit:
         return None
     try:
-        return git("diff", "--name-only", base_commit, "HEAD", cwd=repo).split()
+        return git("diff", "--name-only", f"{base_commit}...HEAD", cwd=repo).split()
     except VcsError:
         return None
 

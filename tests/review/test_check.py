@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 
 import pandas as pd
+import pytest
 
 from modelops import paths
 from modelops.io import read_json, write_json, write_parquet
@@ -125,3 +126,36 @@ def test_a_leaky_split_fails_the_integrity_gates_and_the_report_shows_the_parts(
     head = text.split("### Metrics")[0]
     assert "`integrity:rows_add_up`: train" in head  # the reason, in the first lines
     assert f"| train rows | {report.num(None)} | {len(train) + 100:,} |" in text
+
+
+def test_in_the_pr_job_a_missing_measurement_fails(project, check_settings):
+    write_json(parse("Running stage 'train':\n", 0), paths.PIPELINE_RUN)
+    decision = run_gates(check_settings)
+    assert {"behaviour", "parity:scores", "parity:decisions"} <= set(decision["failed"])
+    gate = next(g for g in decision["gates"] if g["name"] == "parity:scores")
+    assert "`make parity`" in gate["reason"]
+
+
+def test_a_parity_record_of_another_model_is_not_trusted(project, check_settings):
+    write_json({"model_id": "m-111111111111"}, paths.LINEAGE)
+    record = {"model": "m:222222222222", "status": "measured"}
+    assert check.this_models(record) is None
+    assert check.this_models(record | {"model": "m:111111111111"}) is not None
+
+
+def test_no_rows_left_to_compare_skips_the_model_gates_but_judges_integrity(
+    project, check_settings, fitted, add_champion, train_holdout
+):
+    time = check_settings.data_schema.time_column
+    if time is None:
+        pytest.skip("rows are left out by time only")
+    add_champion(fitted)
+    latest = str(train_holdout[1][time].max())
+    write_json({"model_id": "m-1", "data": {"train": {"time_max": latest}}}, paths.LINEAGE)
+    decision = run_gates(check_settings)
+    kinds = {g["kind"] for g in decision["gates"]}
+    assert "integrity" in kinds
+    assert not kinds & {"champion", "floors", "slices", "calibration"}
+    model = next(g for g in decision["gates"] if g["name"] == "model")
+    assert model["status"] == "skipped"
+    assert "were left out" in model["reason"]

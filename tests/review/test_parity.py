@@ -167,7 +167,7 @@ def test_references_are_the_evaluate_stages_by_key_and_the_pipelines_for_copies(
 # The comparison
 
 KEYS = ["a", "b", "c", "d"]
-CHANGES = [None, None, None, "country=IN"]
+CHANGES = [None, None, None, "group=b"]
 OFFLINE = np.array([0.01, 0.2, 0.5, 0.97])
 EXPECTED = ["approve", "review", "review", "decline"]
 
@@ -180,10 +180,19 @@ def test_answers_within_the_tolerance_are_no_mismatch():
     assert (got["score_mismatches"], got["decision_mismatches"], got["examples"]) == (0, 0, [])
 
 
+def test_a_non_finite_served_score_is_a_mismatch():
+    served = OFFLINE.copy()
+    served[1] = np.nan
+    one = answers_for(served, EXPECTED)
+    got = compare(KEYS, CHANGES, OFFLINE, EXPECTED, {ONE_ROW: one}, 1e-9)
+    assert got["score_mismatches"] == 1
+    assert got["max_abs_diff"] == np.inf
+
+
 def test_a_row_off_on_both_endpoints_counts_once_and_examples_are_the_worst():
     offline = np.linspace(0.01, 0.9, 30)
     expected = ["approve"] * 30
-    one = answers_for(offline / 100, expected)  # amounts divided by 100, say
+    one = answers_for(offline / 100, expected)  # a feature rescaled in the service, say
     batch = answers_for(offline * 0.999, expected)
     got = compare(
         list(range(30)), [None] * 30, offline, expected, {ONE_ROW: one, BATCH: batch}, 1e-9

@@ -10,7 +10,14 @@ from typing import Any
 from modelops import paths
 from modelops.config import Settings
 from modelops.io import read_json, write_json, write_parquet
-from modelops.review.compare import CHALLENGER, CHAMPION, Comparison, compare, scores_frame
+from modelops.review.compare import (
+    CHALLENGER,
+    CHAMPION,
+    Comparison,
+    NoSharedRowsError,
+    compare,
+    scores_frame,
+)
 from modelops.review.gates import Measured, judge, verdict
 from modelops.review.integrity import measure as integrity
 from modelops.serving.state import load_state
@@ -63,19 +70,35 @@ def measure(settings: Settings) -> Measured:
     fresh = outcome["status"] == "passed" if outcome else paths.MODEL.exists()
     if not fresh:
         return Measured(pipeline=outcome)
-    comparison = compare(settings)
     facts = integrity(settings)
-    write_json(comparison.summary | {"integrity": facts}, paths.COMPARISON)
-    write_parquet(scores_frame(comparison), paths.PR_SCORES)
+    comparison, why = None, ""
+    try:
+        comparison = compare(settings)
+    except NoSharedRowsError as exc:
+        why = str(exc)
+    else:
+        write_json(comparison.summary | {"integrity": facts}, paths.COMPARISON)
+        write_parquet(scores_frame(comparison), paths.PR_SCORES)
     return Measured(
         pipeline=outcome,
+        fresh=True,
         comparison=comparison,
+        not_compared=why,
         behaviour=paths.BEHAVIOUR,
         baselines=_json(paths.BASELINE_METRICS),
         integrity=facts,
-        parity=_json(paths.PARITY),
+        parity=this_models(_json(paths.PARITY)),
         fixed_thresholds=fixed_thresholds(),
     )
+
+
+def this_models(parity: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The parity record when it is of the pipeline's current model (not a stale one)."""
+    lineage = _json(paths.LINEAGE)
+    if parity is None or lineage is None:
+        return parity
+    version = lineage["model_id"].rsplit("-", 1)[-1]
+    return parity if str(parity.get("model", "")).endswith(f":{version}") else None
 
 
 def run_gates(settings: Settings) -> dict[str, Any]:

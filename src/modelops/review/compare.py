@@ -22,20 +22,31 @@ from threadpoolctl import threadpool_limits
 
 from modelops import paths
 from modelops.config import Settings
+from modelops.errors import InputError
 from modelops.io import load_model, read_json
 from modelops.metric_registry import METRICS
 from modelops.schema import Schema
 from modelops.training.evaluate import (
-    improvement,
     make_holdout,
     score_models,
     scored,
     slice_labels,
 )
-from modelops.training.metrics import BootstrapResult, Holdout, Scored, bootstrap, in_slice
+from modelops.training.metrics import (
+    BootstrapResult,
+    Holdout,
+    Scored,
+    bootstrap,
+    improvement,
+    in_slice,
+)
 from modelops.training.scoring import model_inputs
 
 CHALLENGER, CHAMPION = "challenger", "champion"
+
+
+class NoSharedRowsError(InputError):
+    """No holdout rows with both classes are left that neither model was trained on."""
 
 
 @dataclass(frozen=True)
@@ -123,17 +134,22 @@ def compare(settings: Settings, champion_dir: Path = paths.CHAMPION) -> Comparis
         lineages[CHAMPION] = read_json(base_lineage) if base_lineage.exists() else None
     keep, note = unseen_rows(frame, schema, lineages)
     frame = frame[keep].reset_index(drop=True)
-    ranked = {CHALLENGER: models[CHALLENGER]} if offline is None else {}
-    try:
-        got = score_models(ranked | {k: v for k, v in models.items() if k == CHAMPION}, frame,
-                           schema, evaluation)  # fmt: skip
-    except (KeyError, ValueError) as exc:  # e.g. the champion needs a column that is gone
-        models.pop(CHAMPION)
-        source = {**source, "status": "none", "reason": f"cannot score the champion: {exc}"}
-        got = score_models(ranked, frame, schema, evaluation)
-    if offline is not None:
-        got[CHALLENGER] = scored(offline[keep], evaluation)
-    got = {name: got[name] for name in (CHALLENGER, CHAMPION) if name in got}
+    labels = frame[schema.target].to_numpy()
+    if not 0 < labels.sum() < labels.size:
+        raise NoSharedRowsError(
+            f"{note or 'the holdout'}: the {labels.size:,} rows left hold one class only, "
+            "so no model can be judged on them"
+        )
+    if offline is None:
+        got = score_models({CHALLENGER: models[CHALLENGER]}, frame, schema, evaluation)
+    else:
+        got = {CHALLENGER: scored(offline[keep], evaluation)}
+    if CHAMPION in models:
+        try:
+            got |= score_models({CHAMPION: models[CHAMPION]}, frame, schema, evaluation)
+        except (KeyError, ValueError) as exc:  # e.g. the champion needs a column that is gone
+            models.pop(CHAMPION)
+            source = {**source, "status": "none", "reason": f"cannot score the champion: {exc}"}
     holdout = make_holdout(frame, schema, evaluation)
     metric = settings.gates.slices.metric
     groups = slice_groups(frame, settings)
@@ -214,8 +230,9 @@ def slice_summary(
         if ours in result.points and theirs in result.points:
             diff = improvement(result.difference(ours, theirs, metric), metric)
             entry["improvement"] = diff.as_dict()
-            d = result.draws[ours][metric] - result.draws[theirs][metric]
-            draws[key] = d if METRICS[metric].higher_is_better else -d
+            draws[key] = METRICS[metric].improvement(
+                result.draws[ours][metric] - result.draws[theirs][metric]
+            )
         tree.setdefault(group, {})[value] = entry
     return {"metric": metric, "groups": tree}, draws
 

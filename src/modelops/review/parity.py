@@ -175,6 +175,7 @@ def compare(
     for endpoint, served in answers.items():
         scores = np.array([a["score"] for a in served], dtype=float)
         diff = np.abs(scores - offline)
+        diff[~np.isfinite(diff)] = np.inf  # a non-finite served score is as wrong as can be
         wrong_score = diff > tolerance
         wrong_decision = np.array([a["decision"] for a in served]) != np.array(expected)
         score_off |= wrong_score

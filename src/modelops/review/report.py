@@ -23,6 +23,7 @@ from modelops.config import Settings, WordSettings, read_params
 from modelops.errors import InputError
 from modelops.io import read_json, write_text
 from modelops.metric_registry import METRICS
+from modelops.review.check import LEAKAGE
 from modelops.review.compare import champion_source
 from modelops.review.integrity import measure_base
 from modelops.review.plots import curves_png
@@ -236,20 +237,22 @@ def gates_table(verdict: dict[str, Any]) -> list[str]:
     """Failed gates first; slice gates and passed ones in a collapsed block."""
     gates = verdict["gates"]
     order = {"fail": 0, "skipped": 1, "pass": 2}
-    leak = bool(verdict.get("warnings"))  # a leakage smell lists the split-integrity gates first
+    leak = LEAKAGE in verdict.get("warnings", [])  # the split-integrity gates come first
 
     def rank(g: dict[str, Any]) -> tuple[bool, int]:
         return (not (leak and g.get("kind") == "integrity"), order[g["status"]])
 
-    main = sorted((g for g in gates if g.get("kind") != "slices"), key=rank)
+    main = sorted((g for g in gates if not g["name"].startswith("slice:")), key=rank)
     counts = {s: sum(g["status"] == s for g in gates) for s in order}
     return [
         "### Gates",
         "",
         f"{counts['pass']} passed, {counts['fail']} failed, {counts['skipped']} skipped "
-        "(a skipped gate is not a pass; the reason says why). Champion, calibration and "
-        "slice gates fail only when a regression beyond the tolerance is credible: the "
-        "interval's best case is worse than the threshold. Slice gates are in Slices below.",
+        "(a skipped gate is not a pass; the reason says why). For the champion, "
+        "calibration and baseline gates the value is the improvement, + meaning better "
+        "(a fall, for log loss and cost); the champion and calibration gates fail only "
+        "when even the interval's best case is worse than the threshold. Slice gates, "
+        "judged with Holm's correction, are in Slices below.",
         "",
         *table(GATE_HEADER, [gate_row(g) for g in main], "llrrrl"),
         "",

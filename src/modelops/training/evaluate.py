@@ -19,10 +19,10 @@ from modelops.schema import Schema
 from modelops.training.metrics import (
     METRICS,
     BootstrapResult,
-    Estimate,
     Holdout,
     Scored,
     bootstrap,
+    improvement,
     point_estimates,
 )
 from modelops.training.scoring import score
@@ -78,13 +78,6 @@ def scored(values: np.ndarray, settings: EvaluationSettings) -> Scored:
 
 def _metrics_block(result: BootstrapResult, model: str) -> dict[str, dict[str, float]]:
     return {k: result.estimate(model, k).as_dict() for k in METRICS}
-
-
-def improvement(difference: Estimate, metric: str) -> Estimate:
-    """A paired difference re-signed so that positive always means better."""
-    if REGISTRY[metric].higher_is_better:
-        return difference
-    return Estimate(-difference.value, -difference.ci_high, -difference.ci_low)
 
 
 def _lift(result: BootstrapResult, baseline: str) -> dict[str, dict[str, float]]:

@@ -173,6 +173,13 @@ class Estimate:
         return {k: round(v, digits) for k, v in vars(self).items()}
 
 
+def improvement(difference: Estimate, metric: str) -> Estimate:
+    """A paired difference re-signed so that positive always means better."""
+    if REGISTRY[metric].higher_is_better:
+        return difference
+    return Estimate(-difference.value, -difference.ci_high, -difference.ci_low)
+
+
 def interval(point: float, draws: np.ndarray, confidence: float) -> Estimate:
     """Percentile interval of bootstrap draws around a point estimate."""
     alpha = (1 - confidence) / 2

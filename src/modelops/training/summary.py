@@ -85,7 +85,8 @@ def render(
     train = lineage["data"]["train"]
     labels = metric_labels(words)
     lines = [
-        f"Model {lineage['model_id']}: trained on {train['rows']:,} {words.plural}, "
+        f"Model {lineage['model_id']}: trained on {train.get('fitted_rows', train['rows']):,} "
+        f"{words.plural}, "
         f"evaluated on {holdout['rows']:,} holdout {words.plural} "
         f"({holdout['positives']:,} {words.positive} cases)",
         f"Holdout metrics ({holdout['confidence']:.0%} bootstrap intervals, "

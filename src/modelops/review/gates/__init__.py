@@ -3,8 +3,8 @@
 ``GateSettings`` is the registry: one field per kind, in the order the report lists
 them (split integrity first), each a ``GateKind`` that declares its settings, the
 measurement it needs and its rule (review/gates/base.py). params.yaml ``gates`` is
-validated against it; ``judge`` runs every kind; the report and the README's gates
-table are derived from it (``rules_table``).
+validated against it; ``judge`` runs every kind; the README's gates table is derived
+from it (``rules_table``).
 """
 
 from __future__ import annotations
@@ -44,18 +44,23 @@ class GateSettings(BaseModel):
 
 
 def judge(settings: GateSettings, measured: Measured) -> list[Gate]:
-    """Every gate. Without a fresh model (the pipeline failed) only the pipeline gates
-    run, and the model's are one skipped gate with the reason."""
+    """Every gate. Without fresh outputs (the pipeline failed) only the pipeline gates
+    run, and the model's are one skipped gate with the reason; without a comparison
+    (no rows left to compare on) the kinds that need one are that skipped gate."""
     gates = [replace(g, kind="pipeline") for g in settings.pipeline.judge(measured)]
-    if measured.comparison is None:
+    if not measured.fresh:
         if measured.pipeline is not None:
             stage = measured.pipeline.get("failed_stage") or "?"
             reason = f"no fresh model to judge: the pipeline failed at '{stage}'"
             gates.append(Gate("model", "skipped", reason=reason, kind="pipeline"))
         return gates
     for section, kind in settings.kinds().items():
-        if section != "pipeline":
-            gates += [replace(g, kind=section) for g in kind.judge(measured)]
+        if section == "pipeline" or (kind.needs == "comparison" and measured.comparison is None):
+            continue
+        gates += [replace(g, kind=section) for g in kind.judge(measured)]
+    if measured.comparison is None:
+        reason = f"not compared: {measured.not_compared}"
+        gates.append(Gate("model", "skipped", reason=reason, kind="pipeline"))
     return gates
 
 

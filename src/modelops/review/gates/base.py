@@ -2,9 +2,11 @@
 
 A gate kind is a pydantic model: its fields are its settings (``gates.<section>`` in
 params.yaml, validated when params.yaml is read), ``needs`` names the measurement it
-judges (a field of ``Measured``), ``judge`` applies its rule, and ``rules`` describes
-the rule for the README's gates table and the report. A measurement that was not taken
-makes the kind's gates ``skipped`` with the reason, never passed.
+judges (a field of ``Measured``: the kinds that need the comparison are not judged
+without one), ``judge`` applies its rule, and ``rules`` describes the rule for the
+README's gates table. A measurement that was not taken makes the kind's gates
+``skipped`` with the reason, never passed; one that the pull-request job must take
+(the train record, serving parity, the behavioural tests) fails when it is missing.
 """
 
 from __future__ import annotations
@@ -49,7 +51,9 @@ class Measured:
     """Everything the gates judge; None where a measurement was not taken."""
 
     pipeline: dict[str, Any] | None = None  # `modelops repro`'s record
+    fresh: bool = False  # the pipeline's outputs are this change's, so the model is judged
     comparison: Comparison | None = None  # challenger vs. champion on the same rows
+    not_compared: str = ""  # why there is no comparison although the outputs are fresh
     behaviour: Path | None = None  # JUnit XML of `make behaviour`
     baselines: dict[str, Any] | None = None  # metrics/baselines.json: lift over each baseline
     integrity: dict[str, Any] | None = None  # what the challenger was trained and tested on
@@ -76,3 +80,10 @@ class GateKind(BaseModel):
 def listed(values: dict[str, float], text: Any = str) -> str:
     """``roc_auc 0.005, brier 0.001`` for the gates table's default column."""
     return ", ".join(f"{name} {text(v)}" for name, v in values.items())
+
+
+def missing(name: str, what: str, measured: Measured) -> Gate:
+    """A measurement the pull-request job takes is absent: a failure when the job ran
+    (its pipeline record says the pipeline passed), else skipped (gates run by hand)."""
+    ran = (measured.pipeline or {}).get("status") == "passed"
+    return Gate(name, "fail" if ran else "skipped", reason=what)

@@ -8,15 +8,16 @@ even the best case of the paired interval of the improvement is below ``-toleran
 
 from __future__ import annotations
 
+from statistics import NormalDist
 from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field, model_validator
-from scipy.stats import norm
 
 from modelops.metric_registry import METRICS, MetricName, SliceMetricName
 from modelops.review.gates.base import Gate, GateKind, Measured, Rule, listed
 from modelops.training.metrics import Estimate
+from modelops.training.metrics import improvement as signed
 
 CHALLENGER, CHAMPION = "challenger", "champion"
 NO_MODEL = "no fresh model to judge"
@@ -28,10 +29,7 @@ def improvement(measured: Measured, metric: str) -> Estimate | None:
     c = measured.comparison
     if c is None or CHAMPION not in c.result.points:
         return None
-    d = c.result.difference(CHALLENGER, CHAMPION, metric)
-    if METRICS[metric].higher_is_better:
-        return d
-    return Estimate(-d.value, -d.ci_high, -d.ci_low)
+    return signed(c.result.difference(CHALLENGER, CHAMPION, metric), metric)
 
 
 def no_regression(measured: Measured, name: str, metric: str, tolerance: float) -> Gate:
@@ -53,6 +51,14 @@ class _MetricLimits(GateKind):
     """A limit per metric; params.yaml writes the metrics directly (``roc_auc: 0.8``)."""
 
     limits: dict[MetricName, float] = Field(default_factory=dict)
+    tolerances: ClassVar[bool] = True  # limits are tolerances or margins: never negative
+
+    @model_validator(mode="after")
+    def _not_negative(self) -> _MetricLimits:
+        for metric, limit in self.limits.items():
+            if self.tolerances and limit < 0:
+                raise ValueError(f"{metric}: must be >= 0, got {limit}")
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -64,6 +70,7 @@ class Floors(_MetricLimits):
     """Absolute floors (ceilings for lower-is-better metrics) on the point estimate."""
 
     needs: ClassVar[str] = "comparison"
+    tolerances: ClassVar[bool] = False
 
     def judge(self, measured: Measured) -> list[Gate]:
         c = measured.comparison
@@ -94,13 +101,6 @@ class Champion(_MetricLimits):
     """Tolerated regression against the base branch's model on the same rows."""
 
     needs: ClassVar[str] = "comparison"
-
-    @model_validator(mode="after")
-    def _not_negative(self) -> Champion:
-        for metric, limit in self.limits.items():
-            if limit < 0:
-                raise ValueError(f"{metric}: a tolerance must be >= 0, got {limit}")
-        return self
 
     def judge(self, measured: Measured) -> list[Gate]:
         return [
@@ -157,7 +157,7 @@ class Calibration(GateKind):
         ratio = max(ours, 1 / rows) / max(theirs, 1 / rows)
         ok = 1 / self.max_rate_ratio <= ratio <= self.max_rate_ratio
         return Gate(
-            name, "pass" if ok else "fail", ours, theirs,
+            name, "pass" if ok else "fail", ratio, self.max_rate_ratio,
             reason=f"{path} fixes the {action} threshold at {threshold:g}: this model puts "
             f"{ours:.2%} of the holdout at or above it, {against} {theirs:.2%}; the ratio must "
             f"stay within a factor of {self.max_rate_ratio:g} (retune the threshold in that file)",
@@ -265,7 +265,7 @@ class Slices(GateKind):
         se = float(np.nanstd(draws))
         if se == 0:
             return 0.0 if e.value < -self.tolerance else 1.0
-        return float(norm.cdf((e.value + self.tolerance) / se))
+        return NormalDist().cdf((e.value + self.tolerance) / se)
 
     def rules(self) -> list[Rule]:
         return [

@@ -6,7 +6,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any, ClassVar
 
-from modelops.review.gates.base import Gate, GateKind, Measured, Rule
+from modelops.review.gates.base import Gate, GateKind, Measured, Rule, missing
 
 NOT_MEASURED = "split integrity not measured (run `make gates` after the pipeline)"
 
@@ -19,7 +19,7 @@ class Pipeline(GateKind):
     def judge(self, measured: Measured) -> list[Gate]:
         outcome = measured.pipeline
         if outcome is None:
-            if measured.comparison is None:  # nothing ran and there are no outputs to judge
+            if not measured.fresh:  # nothing ran and there are no outputs to judge
                 return [Gate("pipeline", "fail", reason="no model to judge: the pipeline did "
                              "not run (see the job log; `make data` fails when the DVC remote "
                              "cannot be reached)")]  # fmt: skip
@@ -105,9 +105,10 @@ def _time_order(facts: dict[str, Any]) -> Gate:
 
 def _rows_add_up(facts: dict[str, Any]) -> Gate:
     name, validated = "integrity:rows_add_up", facts.get("validated_rows")
-    if validated is None:
-        return Gate(name, "skipped", reason="validated rows not recorded (metrics/data.json)")
     train, holdout = facts["train"]["rows"], facts["holdout"]["rows"]
+    if validated is None or train is None or holdout is None:
+        files = "metrics/data.json, data/train.parquet, data/holdout.parquet"
+        return Gate(name, "fail", reason=f"rows not recorded: one of {files} is missing")
     ok = train + holdout == validated
     return Gate(name, "pass" if ok else "fail", float(train + holdout), float(validated),
                 reason=f"train {train:,} + holdout {holdout:,} must equal the {validated:,} "
@@ -117,9 +118,12 @@ def _rows_add_up(facts: dict[str, Any]) -> Gate:
 def _fitted_rows(facts: dict[str, Any]) -> Gate:
     name = "integrity:fitted_rows"
     fitted, expected = facts.get("fitted_rows"), facts.get("expected_fitted_rows")
-    if fitted is None or expected is None:
+    if fitted is None:
         return Gate(name, "fail", reason="the train stage did not record the rows that reached "
                     "the estimator's fit (metrics/train.json)")  # fmt: skip
+    if expected is None:
+        return Gate(name, "fail", reason="the rows model.fit_rows selects cannot be counted "
+                    "on data/train.parquet")  # fmt: skip
     declared = facts.get("fit_rows") or {}
     chosen = [
         f"{key} {declared[key]!r}"
@@ -142,8 +146,8 @@ class Behaviour(GateKind):
     def judge(self, measured: Measured) -> list[Gate]:
         path = measured.behaviour
         if path is None or not path.exists():
-            return [Gate("behaviour", "skipped", reason="behavioural tests not run "
-                         "(`make behaviour`)")]  # fmt: skip
+            return [missing("behaviour", "behavioural tests not run (`make behaviour`)",
+                            measured)]  # fmt: skip
         failed, passed = [], 0
         for case in ET.parse(path).getroot().iter("testcase"):
             if case.find("failure") is not None or case.find("error") is not None:

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from modelops.review.gates.base import Gate, GateKind, Measured, Rule
+from modelops.review.gates.base import Gate, GateKind, Measured, Rule, missing
 
 CHALLENGER = "challenger"
 
@@ -25,13 +25,13 @@ class Parity(GateKind):
     tolerance: float = Field(1e-9, ge=0)  # |served - offline| allowed per score
 
     def judge(self, measured: Measured) -> list[Gate]:
-        p = measured.parity
+        p, names = measured.parity, ("parity:scores", "parity:decisions")
         if p is None:
-            reason = "serving parity not measured (run `make parity`)"
-            return [Gate(f"parity:{n}", "skipped", reason=reason) for n in ("scores", "decisions")]
+            return [missing(n, "serving parity not measured (`make parity`)", measured)
+                    for n in names]  # fmt: skip
         if p["status"] != "measured":
-            return [Gate("parity:scores", "fail", reason=f"the served model could not be "
-                         f"checked: {p.get('error')}")]  # fmt: skip
+            reason = f"the served model could not be checked: {p.get('error')}"
+            return [Gate(n, "fail", reason=reason) for n in names]
         where = f"{p['rows']:,} rows through {' and '.join(p['endpoints'])}"
         worst = _examples(p["examples"])
         scores = p["score_mismatches"]

@@ -156,19 +156,24 @@ print("BOOTSTRAP_JSON", json.dumps(out))
 
 
 def import_times(stderr: str, top: int = 8) -> dict[str, Any]:
-    """Total and heaviest top-level imports from ``python -X importtime``'s output."""
-    rows = []
+    """From ``python -X importtime``'s output: the total (top-level imports, cumulative)
+    and the heaviest packages (each package's own entry, cumulative: what importing it
+    cost at the point it was first imported; nested packages overlap)."""
+    total, packages = 0.0, []
     for line in stderr.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
             continue
         _, cumulative, name = line[len("import time:") :].split("|")
-        if not name.startswith(" ") or name.startswith("  "):  # nested import
-            continue
-        rows.append((name.strip(), int(cumulative) / 1e6))
-    rows.sort(key=lambda r: -r[1])
+        seconds = int(cumulative) / 1e6
+        if not name.startswith("  "):  # one space: a top-level import
+            total += seconds
+        module = name.strip()
+        if "." not in module and not module.startswith(("_", "modelops")):
+            packages.append((module, seconds))
+    packages.sort(key=lambda r: -r[1])
     return {
-        "total_s": round(sum(s for _, s in rows), 2),
-        "top": {name: round(s, 2) for name, s in rows[:top]},
+        "total_s": round(total, 2),
+        "top": {name: round(s, 2) for name, s in packages[:top]},
     }
 
 

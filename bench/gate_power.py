@@ -939,6 +939,12 @@ def report(results: dict[str, Any]) -> str:
         for name, v in calibration.items()
     )
     phases = timing["trial_phases_mean_s"]
+    totals = np.array([t["seconds"]["total"] for t in trials], dtype=float)
+    spread = (
+        f"per trial min {totals.min():.1f} s, median {np.median(totals):.1f} s, "
+        f"max {totals.max():.1f} s"
+    )
+    note = f"\n{results['note']}\n" if results.get("note") else ""
     phase_text = ", ".join(f"{k} {v:.1f} s" for k, v in phases.items() if k != "total")
     budget_rows = "\n".join(
         f"| {name} | {b['latency_ms_p50']:.2f} ms | {b['size_mb']:.2f} MB |"
@@ -989,10 +995,10 @@ Time: {timing["total_s"] / 60:.1f} min in all: training {timing["train_s"]:.0f} 
 {timing["budgets_s"]:.0f} s, calibration pool {timing["pool_s"]:.0f} s, calibration and pool
 metrics {timing["calibrate_s"]:.0f} s, {n} trials {timing["trials_s"]:.0f} s
 ({timing["trials_s"] / n:.1f} s per trial with {results["workers"]} workers). One trial takes
-{phases["total"]:.1f} s of one worker: {phase_text}
+{phases["total"]:.1f} s of one worker on average ({spread}): {phase_text}
 (bootstrap: {timing["bootstrap_models"]} models with {timing["slices"]} slices, 1,000
 resamples; judge: {len(in_trials)} verdicts).
-
+{note}
 **Verdict: {"PASS" if verdict_ok else "FAIL"}.** Requirement (issue 12, item 6): on the default
 example an equally good challenger gets a FAIL verdict in at most {pct(FALSE_ALARM_TARGET)} of
 reseeded trials (all gates together), and one 2 ROC-AUC points worse in at least

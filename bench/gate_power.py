@@ -893,6 +893,34 @@ def integrity_table(integ: dict[str, Any]) -> tuple[str, str, str, str]:
     return integ_head, integ_sep, integ_rows, reasons
 
 
+def reading_lines(summary: dict[str, Any], gaps: dict[str, Any], limits: dict[str, Any]) -> str:
+    """What carries each verdict (from the per-gate rates), and what the noise does to
+    calibration (from the pool)."""
+    lines = []
+    for name, v in summary.items():
+        rates = sorted(v["gate_fail_rates"].items(), key=lambda kv: -kv[1])
+        fired = ", ".join(f"`{g}` {pct(r)}" for g, r in rates) or "no gate, in any trial"
+        lines.append(f"- {name}: FAIL {pct(v['rate'])}; gates that failed: {fired}.")
+    ll, brier = limits["calibration"]["log_loss"], limits["calibration"]["brier"]
+    noisy = ", ".join(
+        f"{name} {signed(gaps[name]['calibration']['log_loss'], 'log_loss')} "
+        f"(Brier {signed(gaps[name]['calibration']['brier'], 'brier')})"
+        for name in gaps
+        if any(c.name == name and c.gap is not None for c in CONDITIONS)
+    )
+    lines.append(
+        f"- Logit noise and calibration (pool, improvement in log loss; tolerances {ll:g} and "
+        f"{brier:g}): {noisy}. Calibration gates failed in "
+        + ", ".join(
+            f"{pct(v['kind_fail_rates']['calibration'])} of the {name} trials"
+            for name, v in summary.items()
+            if name.startswith("worse")
+        )
+        + "."
+    )
+    return "\n".join(lines)
+
+
 def report(results: dict[str, Any]) -> str:
     """The Markdown results file."""
     s, mach, timing = results["settings"], results["machine"], results["timing"]
@@ -958,6 +986,7 @@ def report(results: dict[str, Any]) -> str:
         if eq
         else ""
     )
+    reading = reading_lines(summary, gaps, limits)
     judged_line = (
         "Gates judged per trial: "
         + ", ".join(f"{c.name} {summary[c.name]['gates_judged']:.1f}" for c in in_trials)
@@ -1015,6 +1044,8 @@ Clopper-Pearson (exact) 95 %.
 {rate_rows}
 
 {equal_line}
+
+{reading}
 
 ## Fail rate per gate
 

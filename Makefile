@@ -176,7 +176,7 @@ bench: setup ## rerun the benchmarks (about 3 minutes; writes bench/results/)
 bench-serving: bento ## serving benchmark (wrk from system-deps); writes bench/results/serving.md
 	python bench/serving_bench.py
 
-bench-pr: setup ## the PR-check benchmarks: gate power and the PR job, cold/warm (about 30 minutes)
+bench-pr: setup ## the PR-check benchmarks: gate power and the PR job, cold/warm (about 60 minutes)
 	python bench/gate_power.py
 	python bench/pr_job_bench.py
 

@@ -11,7 +11,9 @@ a fresh `git clone` of origin, as a CI runner checks it out:
 - warm: uv cache warm (what setup-uv restores) and the DVC cache of main (what
   actions/cache restores), so nothing is downloaded.
 
-In both, only the stages the change affects run.
+In both, only the stages the change affects run. After the warm job, `modelops gates`
+is profiled in the warm clone: where its time goes (cProfile, `python -X importtime`),
+and the paired bootstrap timed with and without the slices on the same scores.
 
 Writes bench/results/pr_job.json and bench/results/pr_job.md.
 
@@ -24,6 +26,7 @@ import datetime as dt
 import json
 import os
 import platform
+import pstats
 import shutil
 import subprocess
 import sys
@@ -106,6 +109,101 @@ def pr_job(parent: Path, origin: Path, scenario: str) -> dict[str, Any]:
     }
 
 
+# (path suffix, function) -> what it is, in the order the profile table lists them
+PROFILED = {
+    ("review/check.py", "run_gates"): "run_gates: everything after the imports",
+    ("review/compare.py", "compare"): "compare: the comparison",
+    ("modelops/io.py", "load_model"): "models loaded (both)",
+    ("review/compare.py", "challenger_scores"): "challenger's scores read (evaluate's)",
+    ("training/evaluate.py", "score_models"): "champion scored on the holdout",
+    ("review/compare.py", "slice_groups"): "slice masks",
+    ("training/metrics.py", "bootstrap"): "paired bootstrap with the slices",
+    ("review/compare.py", "latency_ms"): "latency budget (both models)",
+    ("review/integrity.py", "measure"): "split integrity",
+    ("modelops/io.py", "write_parquet"): "scores written",
+    ("modelops/vcs.py", "changed_files"): "changed files (git)",
+}
+BOOTSTRAP_TIMING = """
+import json, time
+import pandas as pd
+from modelops.config import load_settings
+from modelops.review.compare import slice_groups
+from modelops.training.evaluate import make_holdout, scored
+from modelops.training.metrics import bootstrap
+
+settings = load_settings("params.yaml")
+ev, boot = settings.evaluation, settings.evaluation.bootstrap
+frame = pd.read_parquet("data/holdout.parquet")
+scores = pd.read_parquet("reports/pr/scores.parquet")
+assert len(scores) == len(frame)
+holdout = make_holdout(frame, settings.data_schema, ev)
+groups = slice_groups(frame, settings)
+both = {k: scored(scores[k].to_numpy(float), ev) for k in ("challenger", "champion")}
+cases = {
+    "2 models, slices (as make gates)": (both, groups, boot.n_resamples),
+    "2 models, no slices": (both, None, boot.n_resamples),
+    "champion only, slices": ({"champion": both["champion"]}, groups, boot.n_resamples),
+    "2 models, slices, 500 resamples": (both, groups, 500),
+}
+out = {}
+for label, (models, slices, n) in cases.items():
+    started = time.perf_counter()
+    bootstrap(holdout, models, n_resamples=n, confidence=boot.confidence, seed=boot.seed,
+              slices=slices)
+    out[label] = round(time.perf_counter() - started, 2)
+print("BOOTSTRAP_JSON", json.dumps(out))
+"""
+
+
+def import_times(stderr: str, top: int = 8) -> dict[str, Any]:
+    """From ``python -X importtime``'s output: the total (top-level imports, cumulative)
+    and the heaviest packages (each package's own entry, cumulative: what importing it
+    cost at the point it was first imported; nested packages overlap)."""
+    total, packages = 0.0, []
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        _, cumulative, name = line[len("import time:") :].split("|")
+        seconds = int(cumulative) / 1e6
+        if not name.startswith("  "):  # one space: a top-level import
+            total += seconds
+        module = name.strip()
+        if "." not in module and not module.startswith(("_", "modelops")):
+            packages.append((module, seconds))
+    packages.sort(key=lambda r: -r[1])
+    return {
+        "total_s": round(total, 2),
+        "top": {name: round(s, 2) for name, s in packages[:top]},
+    }
+
+
+def profile_gates(clone: Path, env: dict[str, str]) -> dict[str, Any]:
+    """Where `modelops gates` spends its time in the warm clone (run three more times:
+    plain, under cProfile, with -X importtime), and the bootstrap's share of it."""
+    python = str(clone / ".venv" / "bin" / "python")
+    started = time.perf_counter()
+    run(clone, python, "-m", "modelops.cli", "gates", env=env, check=False)
+    wall = time.perf_counter() - started
+    prof = clone / "gates.prof"
+    run(clone, python, "-m", "cProfile", "-o", str(prof), "-m", "modelops.cli", "gates",
+        env=env, check=False)  # fmt: skip
+    stats = pstats.Stats(str(prof)).stats  # type: ignore[attr-defined]
+    functions: dict[str, float] = {}
+    for (path, function), label in PROFILED.items():
+        functions[label] = round(
+            sum(v[3] for k, v in stats.items() if k[0].endswith(path) and k[2] == function), 2
+        )
+    imports = import_times(
+        run(clone, python, "-X", "importtime", "-m", "modelops.cli", "gates", env=env, check=False)
+    )
+    printed = run(clone, python, "-c", BOOTSTRAP_TIMING, env=env).splitlines()
+    bootstrap = json.loads(
+        next(x for x in printed if x.startswith("BOOTSTRAP_JSON")).split(" ", 1)[1]
+    )
+    return {"wall_s": round(wall, 1), "functions_s": functions, "imports": imports,
+            "bootstrap_s": bootstrap}  # fmt: skip
+
+
 def markdown(results: dict[str, Any]) -> str:
     header = "| step | " + " | ".join(results["scenarios"]) + " |"
     lines = [
@@ -145,7 +243,40 @@ def markdown(results: dict[str, Any]) -> str:
         "warm under 2 minutes (repro + champion + gates + report).",
         "",
     ]
+    if "gates_profile" in results:
+        lines += profile_markdown(results["gates_profile"])
     return "\n".join(lines)
+
+
+def profile_markdown(p: dict[str, Any]) -> list[str]:
+    """The `make gates` profile section."""
+    f = p["functions_s"]
+    total = f["run_gates: everything after the imports"]
+    return [
+        "## Where `make gates` spends its time (warm clone)",
+        "",
+        f"`python -m modelops.cli gates` in the warm clone, run again: {p['wall_s']} s wall",
+        "(the job's `make gates` step above: the same plus make). Under cProfile (inclusive",
+        "times; cProfile adds a little):",
+        "",
+        "| part | seconds |",
+        "|---|---:|",
+        *(f"| {label} | {seconds} s |" for label, seconds in f.items()),
+        f"| interpreter start and imports (wall - run_gates) | "
+        f"{max(p['wall_s'] - total, 0):.1f} s |",
+        "",
+        f"Imports (`python -X importtime`, top-level modules, cumulative): "
+        f"{p['imports']['total_s']} s; heaviest: "
+        + ", ".join(f"{k} {v} s" for k, v in p["imports"]["top"].items())
+        + ".",
+        "",
+        "The paired bootstrap on the same scores (`reports/pr/scores.parquet`), timed alone:",
+        "",
+        "| bootstrap | seconds |",
+        "|---|---:|",
+        *(f"| {label} | {seconds} s |" for label, seconds in p["bootstrap_s"].items()),
+        "",
+    ]
 
 
 def main() -> None:
@@ -158,11 +289,15 @@ def main() -> None:
             print(f"{scenario} ...", flush=True)
             scenarios[scenario] = pr_job(parent, origin, scenario)
             print(json.dumps(scenarios[scenario]), flush=True)
+        print("profiling make gates ...", flush=True)
+        env = os.environ | {"PATH": f"{UV_DIR}{os.pathsep}{os.environ['PATH']}"}
+        profile = profile_gates(parent / "warm", env)
     results = {
         "date": dt.date.today().isoformat(),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}",
         "scenarios": scenarios,
+        "gates_profile": profile,
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "pr_job.json").write_text(json.dumps(results, indent=2) + "\n")

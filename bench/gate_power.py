@@ -442,7 +442,9 @@ def judge_condition(
         result.confidence,
     )
     lift = {name: {"lift": _lift(lift_result, name)} for name in trial.baselines}
-    measured = Measured(comparison=comp, baselines=lift, fixed_thresholds=_WORKER["fixed"])
+    measured = Measured(
+        fresh=True, comparison=comp, baselines=lift, fixed_thresholds=_WORKER["fixed"]
+    )
     gates = judge(settings.gates, measured)
     decision = verdict(gates)
     slice_fails = {

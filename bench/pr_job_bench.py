@@ -252,29 +252,33 @@ def profile_markdown(p: dict[str, Any]) -> list[str]:
     """The `make gates` profile section."""
     f = p["functions_s"]
     total = f["run_gates: everything after the imports"]
+    boot = p["bootstrap_s"]
+    with_slices = boot["2 models, slices (as make gates)"]
+    without = boot["2 models, no slices"]
     return [
         "## Where `make gates` spends its time (warm clone)",
         "",
         f"`python -m modelops.cli gates` in the warm clone, run again: {p['wall_s']} s wall",
-        "(the job's `make gates` step above: the same plus make). Under cProfile (inclusive",
-        "times; cProfile adds a little):",
+        "(the job's `make gates` step above is the same plus make). Under cProfile",
+        f"(inclusive times; cProfile's overhead makes run_gates {total} s, so read the",
+        "shares):",
         "",
-        "| part | seconds |",
-        "|---|---:|",
-        *(f"| {label} | {seconds} s |" for label, seconds in f.items()),
-        f"| interpreter start and imports (wall - run_gates) | "
-        f"{max(p['wall_s'] - total, 0):.1f} s |",
+        "| part | seconds | share of run_gates |",
+        "|---|---:|---:|",
+        *(f"| {label} | {sec} s | {sec / total:.0%} |" for label, sec in f.items()),
         "",
         f"Imports (`python -X importtime`, top-level modules, cumulative): "
-        f"{p['imports']['total_s']} s; heaviest: "
+        f"{p['imports']['total_s']} s; heaviest package entries (submodules imported "
+        "later count apart): "
         + ", ".join(f"{k} {v} s" for k, v in p["imports"]["top"].items())
         + ".",
         "",
         "The paired bootstrap on the same scores (`reports/pr/scores.parquet`), timed alone:",
+        f"the slices cost {with_slices - without:.1f} s of its {with_slices} s.",
         "",
         "| bootstrap | seconds |",
         "|---|---:|",
-        *(f"| {label} | {seconds} s |" for label, seconds in p["bootstrap_s"].items()),
+        *(f"| {label} | {seconds} s |" for label, seconds in boot.items()),
         "",
     ]
 

@@ -64,9 +64,9 @@ from modelops.review.compare import (
     CHALLENGER,
     CHAMPION,
     Comparison,
+    assemble,
     latency_ms,
     slice_groups,
-    slice_summary,
     unseen_rows,
 )
 from modelops.review.gates import Gate, GateSettings, Measured, judge, verdict
@@ -351,40 +351,10 @@ def comparison(
     budgets: dict[str, dict[str, float]],
     note: str | None,
 ) -> Comparison:
-    """The Comparison of challenger and champion, as ``compare`` assembles it from its
-    bootstrap (the lines below follow compare()'s; compare() itself reads the pipeline's
-    files and scores the champion, which a trial does in memory)."""
-    settings: Settings = _WORKER["settings"]
-    evaluation, boot = settings.evaluation, settings.evaluation.bootstrap
-    slices, draws = slice_summary(result, groups, holdout, settings.gates.slices.metric)
-    summary = {
-        "holdout": {
-            "rows": int(holdout.y.size),
-            "positives": int(holdout.y.sum()),
-            "note": note,
-            "confidence": boot.confidence,
-            "resamples": boot.n_resamples,
-            "review_rate": evaluation.review_rate,
-            "decline_rate": evaluation.decline_rate,
-        },
-        "champion": {"status": "fetched", "reason": "gate_power: trained in the benchmark"},
-        "metrics": {
-            name: {k: result.estimate(name, k).as_dict() for k in REGISTRY} for name in got
-        },
-        "difference": {k: result.difference(CHALLENGER, CHAMPION, k).as_dict() for k in REGISTRY},
-        "thresholds": {
-            name: {
-                "review": round(s.threshold, 6),
-                "decline": round(
-                    Scored.at_review_rate(s.score, evaluation.decline_rate).threshold, 6
-                ),
-            }
-            for name, s in got.items()
-        },
-        "slices": slices,
-        "budgets": budgets,
-    }
-    return Comparison(result, got, holdout.y, summary, draws)
+    """The Comparison of challenger and champion, assembled as compare() does (compare()
+    itself reads the pipeline's files and scores the champion; a trial works in memory)."""
+    source = {"status": "fetched", "reason": "gate_power: trained in the benchmark"}
+    return assemble(_WORKER["settings"], result, got, holdout, groups, budgets, note, source)
 
 
 def compact(gate: Gate) -> list[Any]:

@@ -151,19 +151,34 @@ def compare(settings: Settings, champion_dir: Path = paths.CHAMPION) -> Comparis
             models.pop(CHAMPION)
             source = {**source, "status": "none", "reason": f"cannot score the champion: {exc}"}
     holdout = make_holdout(frame, schema, evaluation)
-    metric = settings.gates.slices.metric
     groups = slice_groups(frame, settings)
     boot = evaluation.bootstrap
     result = bootstrap(
         holdout, got, n_resamples=boot.n_resamples, confidence=boot.confidence, seed=boot.seed,
         slices=groups,
     )  # fmt: skip
-    slices, draws = slice_summary(result, groups, holdout, metric)
     budgets = {
         name: latency_ms(models[name], frame, schema, settings.gates.budgets.latency_calls)
         | {"size_mb": round(_model_size_mb(champion_dir, name), 3)}
         for name in got
     }
+    return assemble(settings, result, got, holdout, groups, budgets, note, source)
+
+
+def assemble(
+    settings: Settings,
+    result: BootstrapResult,
+    got: dict[str, Scored],
+    holdout: Holdout,
+    groups: dict[str, np.ndarray],
+    budgets: dict[str, dict[str, float]],
+    note: str | None,
+    source: dict[str, Any],
+) -> Comparison:
+    """The Comparison of the scored models from their shared bootstrap (also what
+    bench/gate_power.py builds in memory for each trial)."""
+    evaluation, boot = settings.evaluation, settings.evaluation.bootstrap
+    slices, draws = slice_summary(result, groups, holdout, settings.gates.slices.metric)
     summary = {
         "holdout": {
             "rows": int(holdout.y.size),

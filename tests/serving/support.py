@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -93,8 +94,9 @@ def response_schema(spec: dict[str, Any], path: str) -> dict[str, Any]:
     answer = spec["paths"][path]["post"]["responses"]["200"]["content"]["application/json"]
     schema: dict[str, Any] = answer["schema"]
     if schema.get("type") == "array":
-        ref = schema["items"]["$ref"].rsplit("/", 1)[1]
-        return dict(spec["components"]["schemas"][ref])
+        schema = schema["items"]
+    if "$ref" in schema:
+        return dict(spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]])
     return schema
 
 
@@ -197,3 +199,30 @@ def running_server(
             server.stop()
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+class Fragile:
+    """A fitted model that fails on purpose: it raises for records whose ``column`` is
+    ``fail`` and scores NaN those whose ``column`` is ``nan``; the rest as ``model`` does."""
+
+    def __init__(self, model: Any, column: str, fail: float, nan: float) -> None:
+        self.model, self.column, self.fail, self.nan = model, column, fail, nan
+        self.feature_names_in_ = model.feature_names_in_
+
+    def predict_proba(self, frame: pd.DataFrame) -> Any:
+        values = frame[self.column].to_numpy()
+        if (values == self.fail).any():
+            raise ValueError("poisoned record")
+        proba = self.model.predict_proba(frame)
+        proba[values == self.nan] = float("nan")
+        return proba
+
+
+def poison_values(settings: Settings, holdout: pd.DataFrame) -> tuple[str, float, float]:
+    """A float feature and two values of it inside its range that no holdout row has."""
+    schema = settings.data_schema
+    column = next(c for c in schema.features if schema.columns[c].type == ColumnType.FLOAT)
+    fail = float(np.nextafter(holdout[column].median(), np.inf))
+    nan = float(np.nextafter(fail, np.inf))
+    assert not holdout[column].isin([fail, nan]).any()
+    return column, fail, nan

@@ -167,7 +167,7 @@ def test_metadata_livez_readyz_and_metrics(client, one, versions):
         f'version="{versions[0]}"',
         'route="champion"',
         "modelops_request_latency_seconds_bucket",
-        'modelops_validation_failures_total{endpoint="/predict",status="400"}',
+        'modelops_http_requests_total{endpoint="/predict",status="400"}',
         "modelops_score_bucket",
         "modelops_prediction_log_written_total",
     ):
@@ -193,7 +193,7 @@ def test_invalid_json_is_a_400_saying_so(client, names):
         headers={"content-type": "application/json"},
     )
     assert answer.status_code == 400
-    assert "Invalid JSON" in answer.text
+    assert "invalid JSON" in answer.json()["detail"]
 
 
 def test_reload_needs_the_admin_token(client, server):

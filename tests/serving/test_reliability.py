@@ -113,12 +113,9 @@ def test_promote_and_roll_back_under_load_drop_nothing_and_log_everything(
 
 
 def in_progress(client: httpx.Client, endpoint: str) -> float:
-    """BentoML's gauge of requests being handled on ``endpoint``."""
+    """The gauge of requests being handled on ``endpoint``."""
     for line in client.get("/metrics").text.splitlines():
-        if (
-            line.startswith("bentoml_service_request_in_progress{")
-            and f'endpoint="{endpoint}"' in line
-        ):
+        if line.startswith(f'modelops_http_requests_in_progress{{endpoint="{endpoint}"}}'):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
 

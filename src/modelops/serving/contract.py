@@ -6,13 +6,17 @@ generates follows. The names come from ``words``: with ``record: customer``, /pr
 takes ``{"customer": {...}}``, /predict_batch ``{"customers": [...]}``, and answers and
 feedback name the id ``customer_id``.
 
-Types are strict: a string is never coerced into a number, nor 2.0 into an int.
+Types are strict: a string is never coerced into a number, nor 2.0 into an int, nor a
+number into a timestamp. Every number has finite bounds (the schema's, else DEFAULT_BOUNDS)
+and every string a length limit and character rules (TEXT_RULE), checked before anything
+is scored or stored.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -21,6 +25,7 @@ import pandas as pd
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     RootModel,
@@ -33,6 +38,19 @@ from modelops.config import ConfigError, WordSettings
 from modelops.schema import ColumnSpec, ColumnType, Role, Schema
 
 OPTIONAL_ROLES = (Role.TIME, Role.IGNORE)
+# Bounds of numbers the schema leaves open: integers that a float64 holds exactly, and
+# floats inside float32's range, so no model library overflows converting them.
+DEFAULT_BOUNDS = {ColumnType.INT: 2**53 - 1, ColumnType.FLOAT: 3.4e38}
+MAX_TEXT = 128  # characters in any string field, ids included
+# What no database can store or no log line should hold: control characters (C0, DEL, C1).
+# Lone surrogates are refused too (JSON parsing already fails on them).
+TEXT_RULE = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# A date and a time, ISO 8601 (the offset optional); pydantic then checks the values.
+_TIMESTAMP = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})?"
+)
 STRICT = ConfigDict(extra="forbid")
 # Names in the OpenAPI spec besides the record model's: ours, then BentoML's own.
 TAKEN_TITLES = frozenset(
@@ -83,21 +101,67 @@ def _one_of(allowed: tuple[int, ...]) -> Callable[[int], int]:
     return check
 
 
+def one_of(allowed: tuple[int, ...]) -> Any:
+    """A strict int that must be one of ``allowed`` (never a bool or 1.0)."""
+    enum = WithJsonSchema({"type": "integer", "enum": list(allowed)})
+    return Annotated[int, Field(strict=True), AfterValidator(_one_of(allowed)), enum]
+
+
+def _storable(value: str) -> str:
+    bad = _FORBIDDEN.search(value)
+    if bad:
+        raise ValueError(
+            f"must not contain control characters or lone surrogates: U+{ord(bad.group()):04X} "
+            f"at position {bad.start()}"
+        )
+    return value
+
+
+# Any string the API takes: ids, categories, free text.
+Text = Annotated[
+    str,
+    Field(strict=True, min_length=1, max_length=MAX_TEXT, json_schema_extra={"pattern": TEXT_RULE}),
+    AfterValidator(_storable),
+]
+
+
+def _timestamp_text(value: Any) -> Any:
+    if not isinstance(value, str) or not _TIMESTAMP.fullmatch(value):
+        raise ValueError("should be an ISO 8601 date-time string, e.g. 2025-05-01T03:12:00")
+    return value
+
+
+# A date and time written as ISO 8601 text; never a number, never a date alone.
+Timestamp = Annotated[
+    dt.datetime,
+    BeforeValidator(_timestamp_text),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+def _bounds(spec: ColumnSpec) -> tuple[float, float]:
+    default = DEFAULT_BOUNDS[spec.type]
+    low = -default if spec.min is None else spec.min
+    high = default if spec.max is None else spec.max
+    return (int(low), int(high)) if spec.type == ColumnType.INT else (low, high)
+
+
 def _annotation(spec: ColumnSpec, unknown_categories: str) -> Any:
     if spec.type == ColumnType.FLOAT:
-        return Annotated[float, Field(strict=True, allow_inf_nan=False, ge=spec.min, le=spec.max)]
+        low, high = _bounds(spec)
+        return Annotated[float, Field(strict=True, allow_inf_nan=False, ge=low, le=high)]
     if spec.type == ColumnType.INT:
         if spec.allowed:
-            enum = WithJsonSchema({"type": "integer", "enum": list(spec.allowed)})
-            return Annotated[int, Field(strict=True), AfterValidator(_one_of(spec.allowed)), enum]
-        return Annotated[int, Field(strict=True, ge=spec.min, le=spec.max)]
+            return one_of(spec.allowed)
+        low, high = _bounds(spec)
+        return Annotated[int, Field(strict=True, ge=low, le=high)]
     if spec.type == ColumnType.BOOL:
         return StrictBool
     if spec.type == ColumnType.CATEGORY and unknown_categories == "error":
         return Literal[tuple(spec.categories or ())]
     if spec.type == ColumnType.DATETIME:
-        return dt.datetime
-    return Annotated[str, Field(strict=True, min_length=1, max_length=128)]
+        return Timestamp
+    return Text
 
 
 def record_model(schema: Schema, title: str = "Record", noun: str = "record") -> type[BaseModel]:
@@ -196,13 +260,13 @@ def api_models(schema: Schema, words: WordSettings, max_batch_size: int) -> ApiM
             "Feedback",
             __config__=STRICT,
             __doc__=f"The true label (1 = {words.positive}) of an earlier prediction.",
-            label=(Literal[0, 1], ...),
+            label=(one_of((0, 1)), ...),
             request_id=(
-                str | None,
+                Text | None,
                 Field(None, description=f"the prediction's request id; or {names.id_field}"),
             ),
             record_id=(
-                str | None,
+                Text | None,
                 Field(
                     None,
                     alias=names.id_field,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import math
 import threading
 import time
 import uuid
@@ -18,11 +19,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from modelops.errors import InputError
 from modelops.schema import Schema
 from modelops.serving import telemetry
 from modelops.serving.policy import Decision, Route, Thresholds, decide, in_effect, plan
 from modelops.serving.predlog import PredictionLog
+from modelops.serving.problem import escape
 from modelops.serving.scorer import Reason
 from modelops.serving.state import Automation, DesiredState, DesiredStateError
 from modelops.serving.store import ModelVersion
@@ -58,18 +62,64 @@ class Job:
 Result = tuple[float, list[Reason]]
 
 
-def compute(jobs: Sequence[Job]) -> list[Result]:
-    """Score jobs, one model call per (model, explain) group."""
+class ScoringError(Exception):
+    """One record could not be scored: the model raised, or returned a non-finite score.
+    ``by_input``: the model still scores a typical record, so this record's values are
+    the cause (the client gets a 422); otherwise the model itself is broken (a 500)."""
+
+    def __init__(self, version: str, reason: str, *, by_input: bool) -> None:
+        super().__init__(f"model {version} {reason}")
+        self.version, self.by_input = version, by_input
+
+
+Outcome = Result | ScoringError
+
+
+def compute(jobs: Sequence[Job]) -> list[Outcome]:
+    """Score jobs, one model call per (model, explain) group. A failing call is split in
+    halves until the failing records are alone, so only they get a ScoringError."""
     groups: dict[tuple[str, int], list[int]] = defaultdict(list)
     for i, job in enumerate(jobs):
         groups[(job.model.tag, job.explain)].append(i)
-    results: list[Result] = [(0.0, [])] * len(jobs)
+    outcomes: list[Outcome] = [(0.0, [])] * len(jobs)
     for (_, explain), indices in groups.items():
         model = jobs[indices[0]].model
-        scores, reasons = model.scorer.score_and_explain([jobs[i].record for i in indices], explain)
-        for i, score, why in zip(indices, scores, reasons, strict=True):
-            results[i] = (float(score), why)
-    return results
+        scored = _score(model, [jobs[i].record for i in indices], explain)
+        for i, outcome in zip(indices, scored, strict=True):
+            outcomes[i] = outcome
+    return outcomes
+
+
+def _score(model: ModelVersion, records: list[dict[str, Any]], explain: int) -> list[Outcome]:
+    try:
+        scores, reasons = model.scorer.score_and_explain(records, explain)
+    except Exception as exc:
+        if len(records) > 1:
+            half = len(records) // 2
+            return _score(model, records[:half], explain) + _score(model, records[half:], explain)
+        telemetry.SCORING_FAILURES.labels(version=model.tag, reason="exception").inc()
+        log.warning("model %s failed to score a record: %s", model.tag, escape(repr(exc)))
+        return [ScoringError(model.tag, "failed to score this record", by_input=_works(model))]
+    outcomes: list[Outcome] = []
+    for score, why in zip(scores, reasons, strict=True):
+        if math.isfinite(score):
+            outcomes.append((float(score), why))
+            continue
+        telemetry.SCORING_FAILURES.labels(version=model.tag, reason="non_finite").inc()
+        outcomes.append(
+            ScoringError(
+                model.tag, f"returned a non-finite score ({score})", by_input=_works(model)
+            )
+        )
+    return outcomes
+
+
+def _works(model: ModelVersion) -> bool:
+    """Whether the model scores its typical record (a finite score)."""
+    try:
+        return bool(np.isfinite(model.scorer.score([model.scorer.reference])).all())
+    except Exception:
+        return False
 
 
 @dataclass
@@ -79,18 +129,18 @@ class Batcher:
     scored at once, with no batching window to wait for."""
 
     max_rows: int
-    _queue: asyncio.Queue[tuple[list[Job], asyncio.Future[list[Result]]]] | None = None
+    _queue: asyncio.Queue[tuple[list[Job], asyncio.Future[list[Outcome]]]] | None = None
     _task: asyncio.Task[None] | None = None
     _executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="score")
     )
 
-    async def submit(self, jobs: list[Job]) -> list[Result]:
-        """Score jobs in the next batch."""
+    async def submit(self, jobs: list[Job]) -> list[Outcome]:
+        """Score jobs in the next batch: a result or a ScoringError per job."""
         if self._queue is None:
             self._queue = asyncio.Queue()
             self._task = asyncio.create_task(self._run())
-        future: asyncio.Future[list[Result]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((jobs, future))
         return await future
 
@@ -107,7 +157,7 @@ class Batcher:
             telemetry.BATCH_ROWS.observe(len(jobs))
             try:
                 results = await loop.run_in_executor(self._executor, compute, jobs)
-            except Exception as exc:
+            except Exception as exc:  # a bug of compute itself: fail the batch, keep serving
                 log.exception("scoring failed")
                 for _, future in items:
                     if not future.done():
@@ -190,14 +240,14 @@ class Engine:
             for i, p in enumerate(plans)
             if p.shadow
         ]
-        results = await self.batcher.submit(jobs + [job for _, job in shadows])
+        outcomes = await self.batcher.submit(jobs + [job for _, job in shadows])
+        results = [_result(o) for o in outcomes[: len(jobs)]]  # a failed record fails its request
         latency_ms = (time.perf_counter() - start) * 1000
         now = dt.datetime.now(dt.UTC)
         automation = served.state.automation
         answers, rows = [], []
-        served_results = results[: len(jobs)]
         for p, r, request_id, (score, reasons) in zip(
-            plans, records, request_ids, served_results, strict=True
+            plans, records, request_ids, results, strict=True
         ):
             decision = decide(score, automation, served.thresholds(p.version))
             answers.append(
@@ -216,11 +266,13 @@ class Engine:
             )
             rows.append(self._row(answers[-1], r, score, now, latency_ms, reasons))
             self._count(decision, p.version, p.route, score)
-        for (i, job), (score, _) in zip(shadows, results[len(jobs) :], strict=True):
+        for (i, job), outcome in zip(shadows, outcomes[len(jobs) :], strict=True):
+            if isinstance(outcome, ScoringError):  # counted; the answer does not depend on it
+                continue
             answer = answers[i] | {"model_version": job.model.tag, "route": Route.SHADOW.value}
             answer["decision"] = Decision.NONE.value
-            rows.append(self._row(answer, job.record, score, now, latency_ms, []))
-            self._count(Decision.NONE, job.model.tag, Route.SHADOW, score)
+            rows.append(self._row(answer, job.record, outcome[0], now, latency_ms, []))
+            self._count(Decision.NONE, job.model.tag, Route.SHADOW, outcome[0])
         self.log.record(rows)
         telemetry.LATENCY.labels(endpoint=endpoint).observe(time.perf_counter() - start)
         return answers
@@ -254,6 +306,12 @@ class Engine:
     def _count(decision: Decision, version: str, route: Route, score: float) -> None:
         telemetry.PREDICTIONS.labels(decision=decision.value, version=version, route=route).inc()
         telemetry.SCORES.labels(version=version, route=route).observe(score)
+
+
+def _result(outcome: Outcome) -> Result:
+    if isinstance(outcome, ScoringError):
+        raise outcome
+    return outcome
 
 
 class StateWatcher:

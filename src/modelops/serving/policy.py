@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import assert_never
 
-from modelops.serving.state import AB, Automation, Canary, DesiredState, Shadow
+from modelops.serving.state import AB, Automation, BlueGreen, Canary, DesiredState, Shadow, Single
 
 
 class Route(StrEnum):
@@ -48,17 +49,17 @@ def plan(state: DesiredState, entity: str) -> Plan:
     strategy, challenger = state.strategy, state.challenger
     if challenger is None:
         return champion
-    if isinstance(strategy, Shadow):
-        return Plan(Route.CHAMPION, state.champion, shadow=challenger)
-    if isinstance(strategy, Canary):
-        share = strategy.percent
-    elif isinstance(strategy, AB):
-        share = strategy.challenger_percent
-    else:  # single, blue_green: the champion takes everything
-        return champion
-    if bucket(entity, strategy.type) < share:
-        return Plan(Route.CHALLENGER, challenger)
-    return champion
+    match strategy:
+        case Single() | BlueGreen():  # the champion takes everything
+            return champion
+        case Shadow():
+            return Plan(Route.CHAMPION, state.champion, shadow=challenger)
+        case Canary(percent=share) | AB(challenger_percent=share):
+            if bucket(entity, strategy.type) < share:
+                return Plan(Route.CHALLENGER, challenger)
+            return champion
+        case _:  # a new strategy must be routed here: mypy fails until it is
+            assert_never(strategy)
 
 
 @dataclass(frozen=True)

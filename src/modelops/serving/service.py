@@ -6,13 +6,13 @@ declared as class attributes, so `bentoml build` packages them. The service is n
 `<model.name>-service`; its request and response models come from the schema and their
 names from `words` (contract.py), so they are passed to BentoML as input and output
 specs rather than read from the method signatures. Everything else (routing, batching,
-decisions, the prediction log) lives in engine.py and is tested without BentoML.
+decisions, the prediction log) lives in engine.py and is tested without BentoML; every
+request first passes the edge (edge.py), which also serves /metrics.
 """
 
 from __future__ import annotations
 
 import gc
-import hmac
 import logging
 import os
 from http import HTTPStatus
@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import bentoml
+from bentoml._internal.service.openapi.specification import OpenAPISpecification
+from bentoml._internal.utils.cattr import bentoml_cattr
 from bentoml.exceptions import BadInput, BentoMLException, NotFound, ServiceUnavailable
 from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
@@ -28,8 +30,9 @@ from modelops.config import load_settings
 from modelops.errors import InputError
 from modelops.serving.bento import bento_name, description
 from modelops.serving.contract import api_models
-from modelops.serving.engine import Engine, NotServingError, StateWatcher
-from modelops.serving.guard import RequestGuard
+from modelops.serving.edge import SERVER_ERROR, Edge, Endpoint, QuietClientErrors
+from modelops.serving.engine import Engine, NotServingError, ScoringError, StateWatcher
+from modelops.serving.openapi import truthful
 from modelops.serving.predlog import DuplicateLabelError, PredictionLog, UnknownPredictionError
 from modelops.serving.state import load_state, parse_state
 from modelops.serving.store import load_version, resolve
@@ -43,6 +46,13 @@ STATE_FILE = Path(os.environ.get("MODELOPS_DESIRED_STATE", str(SERVING.desired_s
 BOOT_STATE = load_state(STATE_FILE, resolve)
 API = api_models(SCHEMA, SETTINGS.words, SERVING.max_batch_size)
 ID_FIELD = API.names.id_field
+ENDPOINTS = (
+    Endpoint("/predict"),
+    Endpoint("/predict_batch"),
+    Endpoint("/feedback"),
+    Endpoint("/metadata", body=False),
+    Endpoint("/admin/reload", body=False, admin_token_env="MODELOPS_ADMIN_TOKEN"),
+)
 
 
 class Conflict(BentoMLException):
@@ -51,10 +61,16 @@ class Conflict(BentoMLException):
     error_code = HTTPStatus.CONFLICT
 
 
-class Unauthorized(BentoMLException):
-    """401: the admin endpoint without a valid token."""
+class Unprocessable(BentoMLException):
+    """422: a valid record the model could not score."""
 
-    error_code = HTTPStatus.UNAUTHORIZED
+    error_code = HTTPStatus.UNPROCESSABLE_ENTITY
+
+
+def server_error(ctx: bentoml.Context, error: type[BentoMLException], message: str) -> Exception:
+    """A 5xx whose message reaches the client (BentoML would hide it): the edge reads it."""
+    ctx.request.scope[SERVER_ERROR] = message
+    return error(message)
 
 
 class DescribedService(bentoml.Service):  # type: ignore[misc]  # untyped for mypy
@@ -66,6 +82,12 @@ class DescribedService(bentoml.Service):  # type: ignore[misc]  # untyped for my
         """The description given to the decorator."""
         return str(self.description or super().doc)
 
+    @property
+    def openapi_spec(self) -> OpenAPISpecification:
+        """BentoML's spec with every status each endpoint really answers (openapi.py)."""
+        spec = truthful(super().openapi_spec.asdict(), ENDPOINTS)
+        return bentoml_cattr.structure(spec, OpenAPISpecification)
+
 
 @bentoml.service(
     name=bento_name(SETTINGS.model),
@@ -73,6 +95,9 @@ class DescribedService(bentoml.Service):  # type: ignore[misc]  # untyped for my
     service_class=DescribedService,
     workers=SERVING.workers,
     traffic={"timeout": 30},
+    # BentoML's request metrics label the raw path (any client can add series): the edge
+    # counts requests instead, with fixed labels, and serves /metrics itself
+    metrics={"enabled": False},
     logging={"access": {"enabled": SERVING.access_log}},
     # BentoML traces every request with OpenTelemetry; off by default for the hot paths
     tracing={} if SERVING.tracing else {"excluded_urls": ["/predict", "/feedback"]},
@@ -115,32 +140,43 @@ class ModelService:
         # garbage collector's generations, so full collections under load stay short.
         gc.collect()
         gc.freeze()
+        logging.getLogger("bentoml._internal.server.http_app").addFilter(QuietClientErrors())
 
     def __is_ready__(self) -> bool:
         """/readyz: every model named in the desired state is loaded."""
         return self.engine.ready()
 
     @bentoml.api(input_spec=API.predict, output_spec=API.prediction)
-    async def predict(self, record: BaseModel) -> BaseModel:
+    async def predict(self, record: BaseModel, ctx: bentoml.Context) -> BaseModel:
         """Score one record: score, decision, reasons, model version and route."""
-        answers = await self._predict([record.model_dump(mode="json")], "predict")
+        answers = await self._predict([record.model_dump(mode="json")], "predict", ctx)
         return API.prediction.model_validate(answers[0])
 
     @bentoml.api(input_spec=API.predict_batch, output_spec=API.predictions)
-    async def predict_batch(self, records: list[BaseModel]) -> BaseModel:
+    async def predict_batch(self, records: list[BaseModel], ctx: bentoml.Context) -> BaseModel:
         """Score up to serving.max_batch_size records in one request, in order."""
-        answers = await self._predict([r.model_dump(mode="json") for r in records], "predict_batch")
-        return API.predictions.model_validate(answers)
+        rows = [r.model_dump(mode="json") for r in records]
+        return API.predictions.model_validate(await self._predict(rows, "predict_batch", ctx))
 
-    async def _predict(self, records: list[dict[str, Any]], endpoint: str) -> list[dict]:
+    async def _predict(
+        self, records: list[dict[str, Any]], endpoint: str, ctx: bentoml.Context
+    ) -> list[dict]:
         try:
             return await self.engine.predict(records, endpoint)
         except NotServingError as exc:
-            raise ServiceUnavailable(str(exc)) from exc
+            raise server_error(ctx, ServiceUnavailable, str(exc)) from exc
+        except ScoringError as exc:
+            if exc.by_input:
+                raise Unprocessable(f"{exc}; nothing was logged") from exc
+            raise server_error(ctx, BentoMLException, f"{exc}; nothing was logged") from exc
 
     @bentoml.api(input_spec=API.feedback, output_spec=API.feedback_result)
     def feedback(
-        self, label: int, request_id: str | None = None, record_id: str | None = None
+        self,
+        ctx: bentoml.Context,
+        label: int,
+        request_id: str | None = None,
+        record_id: str | None = None,
     ) -> BaseModel:
         """Attach the ground-truth label (1 = positive class) to an earlier prediction,
         found by request_id or by the record's id (its latest answered prediction)."""
@@ -153,7 +189,8 @@ class ModelService:
         except DuplicateLabelError as exc:
             raise Conflict(str(exc)) from exc
         except SQLAlchemyError as exc:
-            raise ServiceUnavailable("the prediction log database is unavailable") from exc
+            message = "the prediction log database is unavailable"
+            raise server_error(ctx, ServiceUnavailable, message) from exc
         row[ID_FIELD] = row.pop("record_id")
         return API.feedback_result.model_validate(row)
 
@@ -179,13 +216,10 @@ class ModelService:
         }
 
     @bentoml.api(route="/admin/reload")
-    def reload(self, ctx: bentoml.Context) -> dict[str, Any]:
-        """Apply the desired-state file now. Needs `Authorization: Bearer $MODELOPS_ADMIN_TOKEN`;
-        without that variable set on the server, nobody can call it."""
-        token = os.environ.get("MODELOPS_ADMIN_TOKEN", "")
-        given = ctx.request.headers.get("authorization", "")
-        if not token or not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            raise Unauthorized("a valid admin token is required")
+    def reload(self) -> dict[str, Any]:
+        """Apply the desired-state file now. Needs `Authorization: Bearer $MODELOPS_ADMIN_TOKEN`
+        (the edge checks it before reading the body); without that variable set on the
+        server, nobody can call it."""
         try:
             self.watcher.check(force=True)
         except InputError as exc:
@@ -200,5 +234,5 @@ class ModelService:
 
 
 ModelService.add_asgi_middleware(  # type: ignore[attr-defined]  # a bentoml.Service at runtime
-    RequestGuard, max_body_bytes=SERVING.max_body_bytes
+    Edge, endpoints=ENDPOINTS, max_body_bytes=SERVING.max_body_bytes
 )

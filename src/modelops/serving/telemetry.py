@@ -1,7 +1,7 @@
-"""Prometheus metrics of the service, exposed at /metrics by BentoML.
+"""Prometheus metrics of the service, exposed at /metrics by the edge (edge.py).
 
-Plain prometheus_client metrics; BentoML collects them in its workers (multi-process mode)
-and tests read them from the default registry.
+Plain prometheus_client metrics, collected across BentoML's workers (multi-process mode);
+tests read them from the default registry. No label takes a value from a client.
 """
 
 import prometheus_client as metrics
@@ -23,10 +23,31 @@ LATENCY = metrics.Histogram(
     labelnames=["endpoint"],
     buckets=(0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
 )
-VALIDATION_FAILURES = metrics.Counter(
-    name="modelops_validation_failures",
-    documentation="Requests refused with a 4xx before scoring, by endpoint and status",
+HTTP_REQUESTS = metrics.Counter(
+    name="modelops_http_requests",
+    documentation="HTTP requests answered, by endpoint (other: any path not served) and status",
     labelnames=["endpoint", "status"],
+)
+HTTP_DURATION = metrics.Histogram(
+    name="modelops_http_request_duration_seconds",
+    documentation="Time from request to answer at the service's edge, by endpoint",
+    labelnames=["endpoint"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
+)
+HTTP_IN_PROGRESS = metrics.Gauge(
+    name="modelops_http_requests_in_progress",
+    documentation="HTTP requests being answered, by endpoint",
+    labelnames=["endpoint"],
+    multiprocess_mode="livesum",
+)
+CLIENT_ERRORS_UNLOGGED = metrics.Counter(
+    name="modelops_client_errors_unlogged",
+    documentation="Client errors (4xx) answered but not logged: over the log rate limit",
+)
+SCORING_FAILURES = metrics.Counter(
+    name="modelops_scoring_failures",
+    documentation="Records a model could not score (exception) or scored NaN/inf (non_finite)",
+    labelnames=["version", "reason"],
 )
 LOG_WRITTEN = metrics.Counter(
     name="modelops_prediction_log_written",

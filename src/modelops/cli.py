@@ -102,6 +102,7 @@ def _serving(args: argparse.Namespace, settings: Settings) -> int:
 
 def _prune_log(settings: Settings, *, dry_run: bool) -> int:
     """`modelops log prune`: apply serving.log.retention_days to the prediction log."""
+    _quiet()  # Alembic logs its plugins at import
     from sqlalchemy.exc import SQLAlchemyError
 
     from modelops.serving import predlog  # imports SQLAlchemy and Alembic

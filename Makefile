@@ -47,7 +47,7 @@ PORT ?= 3000
 
 .PHONY: adopt help setup system-deps postgres bento serve data simulate repro summary test test-fast lint format bench clean \
 	champion pr-repro behaviour parity gates report report-preview comment job-summary pr bench-pr check-clean \
-	bench-serving model-changed
+	bench-serving model-changed prune-log
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -100,6 +100,10 @@ bento: repro build/requirements.txt ## save the model in the BentoML store; buil
 
 serve: repro build/requirements.txt ## build the Bento and serve it on HOST:PORT (127.0.0.1:3000)
 	modelops serve --host "$(HOST)" --port "$(PORT)"
+
+# DRY_RUN=1: count what would go, delete nothing.
+prune-log: setup ## delete prediction-log rows older than serving.log.retention_days (MODELOPS_LOG_URL)
+	modelops log prune $(if $(DRY_RUN),--dry-run)
 
 postgres: ## start the local PostgreSQL server of the prediction-log tests (after system-deps)
 	.ci/postgres

@@ -2,7 +2,8 @@
 that exists, actions are pinned by commit SHA, permissions and timeouts are set, and
 actionlint and zizmor are clean. The pull-request report workflow runs untrusted code
 with the least it needs: no pull_request_target, no secrets in forks or in `run:`, the
-gates decide the check. Dependabot and CODEOWNERS cover what decides a merge. The
+gates decide the check. The scheduled prediction-log retention job gets the log's URL
+and nothing else. Dependabot and CODEOWNERS cover what decides a merge. The
 ruleset in .github/rulesets/ requires the checks those workflows report, by their names."""
 
 import json
@@ -301,6 +302,40 @@ def test_pr_report_secrets_only_in_the_env_of_steps_that_need_them(pr_report):
                 words = step.get("run", "").split()
                 target = words[1] if words[:1] == ["make"] else None
                 assert target in SECRET_STEPS, f"secrets given to a step that needs none: {step}"
+
+
+# The prediction-log retention workflow (prediction-log-retention.yml).
+
+RETENTION = REPO / ".github/workflows/prediction-log-retention.yml"
+
+
+def test_retention_runs_daily_and_by_hand():
+    on = load_workflow(RETENTION)["on"]
+    assert set(on) == {"schedule", "workflow_dispatch"}
+    (cron,) = (entry["cron"] for entry in on["schedule"])
+    minute, hour, *every = cron.split()
+    assert every == ["*", "*", "*"], f"not daily: {cron}"
+    assert minute.isdigit()
+    assert hour.isdigit()
+
+
+def test_retention_is_thin_least_privilege_and_gives_the_secret_to_one_step():
+    workflow = load_workflow(RETENTION)
+    assert workflow["permissions"] == {}
+    assert workflow["concurrency"]["cancel-in-progress"] is False, "never cut a prune short"
+    (job,) = workflow["jobs"].values()
+    assert job["permissions"] == {"contents": "read"}
+    steps = job["steps"]
+    assert [s.get("uses", "").split("@")[0] or s["run"] for s in steps] == [
+        "actions/checkout", "actions/setup-python", "make prune-log"
+    ]  # fmt: skip
+    assert steps[0]["with"]["persist-credentials"] is False
+    assert steps[1]["with"]["python-version"] == "3.11"
+    assert steps[2]["env"] == {"MODELOPS_LOG_URL": "${{ secrets.MODELOPS_LOG_URL }}"}
+    text = RETENTION.read_text()
+    assert text.count("secrets.") == 1, "the log's URL is the only secret, in one step's env"
+    for step in steps[:2]:  # pinned exactly as ci.yml pins the same actions
+        assert step["uses"] in (REPO / ".github/workflows/ci.yml").read_text()
 
 
 def test_dependabot_updates_uv_and_github_actions():

@@ -63,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     check = commands.add_parser("check-state", help="validate desired-state file(s)")
     check.add_argument("files", nargs="+", help="deploy/environments/<env>.yaml")
+    predictions = commands.add_parser("log", help="the prediction log (MODELOPS_LOG_URL)")
+    log_commands = predictions.add_subparsers(dest="log_command", required=True)
+    prune = log_commands.add_parser(
+        "prune", help="delete rows older than serving.log.retention_days, in small batches"
+    )
+    prune.add_argument("--dry-run", action="store_true", help="count them, delete nothing")
     return parser
 
 
@@ -91,6 +97,35 @@ def _serving(args: argparse.Namespace, settings: Settings) -> int:
     elif args.command == "serve":
         command = bento.serve_command(tag, args.host, args.port)
         os.execvpe(command[0], command, bento.server_env(settings))
+    return 0
+
+
+def _prune_log(settings: Settings, *, dry_run: bool) -> int:
+    """`modelops log prune`: apply serving.log.retention_days to the prediction log."""
+    _quiet()  # Alembic logs its plugins at import
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from modelops.serving import predlog  # imports SQLAlchemy and Alembic
+
+    url = predlog.log_url(settings.serving.log)
+    where, days = predlog.redacted(url), settings.serving.log.retention_days
+    if days is None:
+        print(f"serving.log.retention_days is null: the prediction log at {where} is kept "
+              "forever; nothing deleted")  # fmt: skip
+        return 0
+    try:
+        pruned = predlog.prune(url, days, dry_run=dry_run)
+    except SQLAlchemyError as exc:  # unreachable, refused, not a database URL
+        raise InputError(f"cannot prune the prediction log at {where}: {exc}") from exc
+    if not pruned.found:
+        print(f"no prediction log at {where}: nothing to delete")
+        return 0
+    print(
+        f"{where}: {'would delete' if dry_run else 'deleted'} {pruned.predictions} predictions "
+        f"made before {pruned.cutoff:%Y-%m-%d %H:%M:%S} UTC (retention_days: {days}) and "
+        f"{pruned.feedback + pruned.orphaned_feedback} labels: {pruned.feedback} received "
+        f"before then, {pruned.orphaned_feedback} of those predictions"
+    )
     return 0
 
 
@@ -141,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if parity.measure(settings)["status"] == "measured" else 1
         if args.command in SERVING_COMMANDS:
             return _serving(args, settings)
+        if args.command == "log":
+            return _prune_log(settings, dry_run=args.dry_run)
         if args.data_command == "get":
             log.info("%s", dataset.get(settings))
         else:

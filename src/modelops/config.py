@@ -186,11 +186,15 @@ class ModelCardSettings(_Section):
 
 
 class PredictionLogSettings(_Section):
-    """Where and how the service records predictions (MODELOPS_LOG_URL overrides url)."""
+    """Where and how the service records predictions (MODELOPS_LOG_URL overrides url),
+    how long they are kept, and whether entity ids are stored as pseudonyms (keyed by
+    the environment variable MODELOPS_PSEUDONYM_KEY, never by a setting)."""
 
     url: str = "sqlite:///reports/predictions.db"
     flush_interval_s: float = Field(0.2, gt=0)
     max_buffer: int = Field(100_000, ge=1)
+    retention_days: int | None = Field(None, ge=1, strict=True)  # None: kept forever
+    pseudonymize_entity: bool = False
 
 
 class ServingSettings(_Section):

@@ -1,5 +1,6 @@
 """The prediction log on SQLite and on a real PostgreSQL server: buffered writes,
-feedback labels (404/409), outages (keep serving, count, retry) and migrations.
+feedback labels (404/409), outages (keep serving, count, retry), migrations, retention
+(pruning in batches) and pseudonymised entity ids.
 
 PostgreSQL: `make postgres` starts Debian's server (.ci/run does); pytest-postgresql
 creates and drops a database per test. Without a server these tests skip with that
@@ -9,8 +10,14 @@ reason, except under MODELOPS_REQUIRE_POSTGRES=1 (CI), where they fail.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
+import json
 import os
 import shutil
+import threading
+import time
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -23,16 +30,25 @@ from alembic.script import ScriptDirectory
 from prometheus_client import REGISTRY
 from pytest_postgresql import factories
 
+from modelops.config import PredictionLogSettings
+from modelops.errors import InputError
 from modelops.serving.bento import free_port
 from modelops.serving.predlog import (
     FEEDBACK,
+    KEY_VARIABLE,
     METADATA,
     MIGRATIONS,
     PREDICTIONS,
     DuplicateLabelError,
     PredictionLog,
+    Pseudonymizer,
+    PseudonymKeyError,
     UnknownPredictionError,
+    log_url,
     make_engine,
+    migrate,
+    prune,
+    redacted,
 )
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "modelops", "password": "modelops"}
@@ -214,3 +230,276 @@ def test_a_log_of_the_first_migration_keeps_its_rows_under_record_id(url):
     assert "ix_predictions_transaction_id" not in indexes
     assert log.label(label=0, record_id="t1")["request_id"] == "r2"
     log.close()
+
+
+# Retention: `prune` deletes what is older than retention_days, in batches.
+
+NOW = dt.datetime(2025, 6, 1, 12, tzinfo=dt.UTC)
+DAYS = 30
+CUTOFF = NOW - dt.timedelta(days=DAYS)
+
+
+def at(request_id: str, created_at: dt.datetime, route: str = "champion") -> dict:
+    return row(request_id, f"t-{request_id}", route) | {"created_at": created_at}
+
+
+def label(request_id: str, received_at: dt.datetime) -> dict:
+    return {"request_id": request_id, "record_id": f"t-{request_id}", "label": 1,
+            "received_at": received_at}  # fmt: skip
+
+
+def fill(url: str, predictions: list[dict], feedback: list[dict]) -> None:
+    engine = make_engine(url)
+    migrate(engine)
+    with engine.begin() as connection:
+        connection.execute(PREDICTIONS.insert(), predictions)
+        if feedback:
+            connection.execute(FEEDBACK.insert(), feedback)
+    engine.dispose()
+
+
+def stored(url: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """(request id, route) of every prediction and the request id of every label."""
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        predictions = connection.execute(
+            sa.select(PREDICTIONS.c.request_id, PREDICTIONS.c.route).order_by(PREDICTIONS.c.id)
+        ).all()
+        labels = connection.execute(sa.select(FEEDBACK.c.request_id).order_by(FEEDBACK.c.id))
+        labelled = list(labels.scalars())
+    engine.dispose()
+    return [tuple(p) for p in predictions], labelled
+
+
+def old_and_new(url: str) -> None:
+    """Old and recent predictions, interleaved by id, and labels of each kind."""
+    old, recent = CUTOFF - dt.timedelta(seconds=1), CUTOFF + dt.timedelta(days=1)
+    fill(
+        url,
+        [
+            at("old-1", CUTOFF - dt.timedelta(days=200)),
+            at("new-1", recent),
+            at("old-2", old),  # a second before the cutoff: goes
+            at("old-2", old, route="shadow"),
+            at("edge", CUTOFF),  # exactly at the cutoff: stays
+            at("old-3", old),
+            at("new-2", NOW),
+        ],
+        [
+            label("old-1", old),  # old label of an old prediction
+            label("new-1", recent),  # recent label of a recent prediction: stays
+            label("old-2", recent),  # a late label of an old prediction: goes with it
+            label("gone", recent),  # its prediction was deleted before: goes
+            label("edge", CUTOFF),  # at the cutoff: stays
+        ],
+    )
+
+
+KEPT = (
+    [("new-1", "champion"), ("edge", "champion"), ("new-2", "champion")],
+    ["new-1", "edge"],
+)
+
+
+def test_prune_deletes_exactly_the_old_predictions_and_their_labels(url):
+    old_and_new(url)
+    pruned = prune(url, DAYS, now=NOW)
+    assert (pruned.predictions, pruned.feedback, pruned.orphaned_feedback) == (4, 1, 2)
+    assert pruned.cutoff == CUTOFF
+    assert not pruned.dry_run
+    assert pruned.found
+    assert stored(url) == KEPT
+    again = prune(url, DAYS, now=NOW)
+    assert (again.predictions, again.feedback, again.orphaned_feedback) == (0, 0, 0)
+
+
+def test_prune_dry_run_counts_the_same_and_deletes_nothing(url):
+    old_and_new(url)
+    before = stored(url)
+    pruned = prune(url, DAYS, now=NOW, dry_run=True)
+    assert (pruned.predictions, pruned.feedback, pruned.orphaned_feedback) == (4, 1, 2)
+    assert pruned.dry_run
+    assert stored(url) == before
+    assert len(before[0]) == 7
+
+
+@contextmanager
+def deletes_seen() -> list[tuple[str, int]]:
+    """(table, rows) of every DELETE any engine runs inside the block."""
+    seen: list[tuple[str, int]] = []
+
+    def after(conn, cursor, statement, parameters, context, executemany) -> None:
+        if statement.lstrip().upper().startswith("DELETE"):
+            seen.append((statement.split()[2], cursor.rowcount))
+
+    sa.event.listen(sa.Engine, "after_cursor_execute", after)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(sa.Engine, "after_cursor_execute", after)
+
+
+def test_prune_deletes_in_bounded_batches_and_keeps_the_rest(url):
+    old, recent = CUTOFF - dt.timedelta(days=3), NOW - dt.timedelta(hours=1)
+    predictions = [at(f"r{i}", old if i % 3 else recent) for i in range(36)]  # 24 old
+    feedback = [label(f"r{i}", old if i % 3 else recent) for i in range(0, 36, 2)]  # 12 old
+    fill(url, predictions, feedback)
+    with deletes_seen() as seen:
+        pruned = prune(url, DAYS, now=NOW, batch_rows=5)
+    assert (pruned.predictions, pruned.feedback, pruned.orphaned_feedback) == (24, 12, 0)
+    assert [n for table, n in seen if table == "predictions"] == [5, 5, 5, 5, 4]
+    assert [n for table, n in seen if table == "feedback"] == [5, 5, 2]
+    kept_predictions, kept_labels = stored(url)
+    assert [r for r, _ in kept_predictions] == [f"r{i}" for i in range(0, 36, 3)]
+    assert kept_labels == [f"r{i}" for i in range(0, 36, 6)]
+
+
+def test_prune_of_a_missing_log_deletes_nothing_and_creates_nothing(tmp_path):
+    database = tmp_path / "none" / "predictions.db"
+    pruned = prune(f"sqlite:///{database}", DAYS)
+    assert not pruned.found
+    assert pruned.predictions == pruned.feedback == pruned.orphaned_feedback == 0
+    assert not database.parent.exists()
+
+
+def test_retention_days_is_positive_or_null():
+    assert PredictionLogSettings().retention_days is None, "kept forever unless set"
+    assert PredictionLogSettings(retention_days=1).retention_days == 1
+    for bad in (0, -5, True, 1.5):
+        with pytest.raises(ValueError, match="retention_days"):
+            PredictionLogSettings(retention_days=bad)
+    with pytest.raises(InputError):
+        prune("sqlite://", 0)
+
+
+def test_the_log_url_comes_from_the_environment_when_set():
+    settings = PredictionLogSettings(url="sqlite:///from/params.db")
+    assert log_url(settings, {}) == "sqlite:///from/params.db"
+    assert log_url(settings, {"MODELOPS_LOG_URL": ""}) == "sqlite:///from/params.db"
+    assert log_url(settings, {"MODELOPS_LOG_URL": "sqlite:///env.db"}) == "sqlite:///env.db"
+    shown = redacted("postgresql+psycopg://user:s3cret@db:5432/predictions")
+    assert "s3cret" not in shown
+    assert shown == "postgresql+psycopg://user:***@db:5432/predictions"
+
+
+# Pseudonymised entity ids: HMAC-SHA256 keyed by MODELOPS_PSEUDONYM_KEY, at write time.
+
+KEY = "k" * 16 + "-a-test-key"
+ON = PredictionLogSettings(pseudonymize_entity=True)
+
+
+def pseudonym(value: str, key: str = KEY) -> str:
+    return hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()
+
+
+def with_entity(request_id: str, entity: str, inputs: dict, route: str = "champion") -> dict:
+    return row(request_id, f"t-{request_id}", route) | {"entity_id": entity, "inputs": inputs}
+
+
+def stored_rows(url: str) -> list[dict]:
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(PREDICTIONS).order_by(PREDICTIONS.c.id)).mappings()
+        found = [dict(r) for r in rows]
+    engine.dispose()
+    return found
+
+
+def test_pseudonymised_entity_ids_are_the_hmac_of_the_clear_value(url):
+    log = PredictionLog.from_settings(ON, url=url, entity_field="card", environ={KEY_VARIABLE: KEY})
+    first = {"card": "CARD-0042", "amount": 10.0}
+    recorded = [
+        with_entity("r1", "CARD-0042", first),
+        with_entity("r1", "CARD-0042", first, route="shadow"),  # the same inputs dict
+        with_entity("r2", "CARD-0042", {"card": "CARD-0042", "amount": 3.0}),
+        with_entity("r3", "CARD-0777", {"card": "CARD-0777", "amount": 5.0}),
+    ]
+    log.record(recorded)
+    assert log.flush()
+    log.close()
+    rows = stored_rows(url)
+    assert [r["entity_id"] for r in rows] == [pseudonym("CARD-0042")] * 3 + [pseudonym("CARD-0777")]
+    for r in rows:
+        assert r["inputs"]["card"] == r["entity_id"], "the inputs carry the same pseudonym"
+        assert len(r["entity_id"]) == 64
+        assert "CARD-0" not in json.dumps(r, default=str), "no clear entity id anywhere"
+    assert [r["record_id"] for r in rows] == ["t-r1", "t-r1", "t-r2", "t-r3"], "ids stay clear"
+    assert rows[0]["inputs"] == {"card": pseudonym("CARD-0042"), "amount": 10.0}
+    assert first == {"card": "CARD-0042", "amount": 10.0}, "the request's record is untouched"
+
+
+def test_pseudonyms_depend_on_the_key():
+    one = Pseudonymizer(KEY.encode(), "card")
+    assert one.pseudonym("CARD-1") == Pseudonymizer(KEY.encode(), "card").pseudonym("CARD-1")
+    assert one.pseudonym("CARD-1") != Pseudonymizer(b"another key, 16+ bytes", "card").pseudonym(
+        "CARD-1"
+    )
+    assert one.pseudonym("CARD-1") != one.pseudonym("CARD-2")
+    no_entity = row("r1", "t1") | {"entity_id": None, "inputs": {"card": None, "amount": 1.0}}
+    assert one(no_entity) == no_entity, "a missing entity stays missing"
+
+
+@pytest.mark.parametrize("environ", [{}, {KEY_VARIABLE: ""}, {KEY_VARIABLE: "fifteen-bytes!!"}])
+def test_pseudonymisation_without_a_long_enough_key_fails_naming_the_variable(environ, tmp_path):
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    with pytest.raises(PseudonymKeyError, match=KEY_VARIABLE) as raised:
+        PredictionLog.from_settings(ON, url=url, entity_field="card", environ=environ)
+    assert isinstance(raised.value, InputError)
+    assert "16 bytes" in str(raised.value)
+    plain = PredictionLog.from_settings(PredictionLogSettings(), url=url, environ=environ)
+    assert plain.pseudonymizer is None, "off by default: no key needed"
+
+
+def test_pseudonymisation_reads_the_key_from_the_process_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv(KEY_VARIABLE, KEY)
+    monkeypatch.setenv("MODELOPS_LOG_URL", f"sqlite:///{tmp_path / 'env.db'}")
+    log = PredictionLog.from_settings(ON, entity_field="card", id_name="thing_id")
+    assert log.url == f"sqlite:///{tmp_path / 'env.db'}"
+    assert log.id_name == "thing_id"
+    assert log.pseudonymizer is not None
+    assert log.pseudonymizer.pseudonym("x") == pseudonym("x")
+    monkeypatch.delenv(KEY_VARIABLE)
+    with pytest.raises(PseudonymKeyError, match=f"{KEY_VARIABLE} is not set"):
+        PredictionLog.from_settings(ON, entity_field="card")
+
+
+class ThreadRecording(Pseudonymizer):
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.threads: set[str] = set()
+
+    def __call__(self, row: dict) -> dict:
+        self.threads.add(threading.current_thread().name)
+        return super().__call__(row)
+
+
+def test_pseudonyms_are_computed_by_the_background_writer_not_on_record(tmp_path):
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    pseudonymizer = ThreadRecording(KEY.encode(), "card")
+    log = PredictionLog(url, flush_interval_s=0.05, pseudonymizer=pseudonymizer)
+    log.record([with_entity("r1", "CARD-1", {"card": "CARD-1"})])
+    assert pseudonymizer.threads == set(), "record() only buffers"
+    log.start()
+    deadline = time.monotonic() + 10
+    while log.pending and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert log.pending == 0
+    log.close()
+    assert pseudonymizer.threads == {"prediction-log"}
+    assert stored_rows(url)[0]["entity_id"] == pseudonym("CARD-1")
+
+
+def test_records_kept_through_an_outage_are_pseudonymised_once(tmp_path):
+    database = tmp_path / "predictions.db"
+    database.mkdir()  # SQLite cannot open it: the write fails and the rows stay buffered
+    url = f"sqlite:///{database}"
+    log = PredictionLog(url, flush_interval_s=60, pseudonymizer=Pseudonymizer(KEY.encode(), "card"))
+    log.record([with_entity("r1", "CARD-1", {"card": "CARD-1"})])
+    assert not log.flush()
+    assert not log.flush()
+    shutil.rmtree(database)
+    assert log.flush()
+    log.close()
+    (stored_row,) = stored_rows(url)
+    assert stored_row["entity_id"] == pseudonym("CARD-1")
+    assert stored_row["inputs"] == {"card": pseudonym("CARD-1")}

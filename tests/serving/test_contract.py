@@ -169,3 +169,56 @@ def test_the_bento_is_named_and_described_from_the_settings(other, versions, tmp
     assert built.doc == description(other.words)
     spec = yaml.safe_load((Path(built.path) / "apis" / "openapi.yaml").read_text())
     assert_spec_follows(json.loads(json.dumps(spec)), other)  # status codes as strings
+
+
+def refusal(model, body: dict) -> list[tuple[tuple, str]]:
+    """The (location, message) of each error validating ``body``; [] if it is valid."""
+    try:
+        model.model_validate_json(json.dumps(body))
+    except ValidationError as exc:
+        return [(e["loc"], e["msg"]) for e in exc.errors()]
+    return []
+
+
+def test_numbers_have_finite_bounds_and_strings_storable_characters(settings, record):
+    api = api_models(settings.data_schema, settings.words, 256)
+    schema, envelope = settings.data_schema, api.names.record
+    assert refusal(api.predict, {envelope: record}) == []
+    open_ints = [
+        n
+        for n in schema.features
+        if schema.columns[n].type == ColumnType.INT
+        and schema.columns[n].max is None
+        and not schema.columns[n].allowed
+    ]
+    for name in open_ints:
+        for value in (10**309, 2**64, 2**53):
+            [(where, message)] = refusal(api.predict, {envelope: record | {name: value}})
+            assert (where, "less than or equal to 9007199254740991" in message) == (
+                (envelope, name),
+                True,
+            )
+    texts = [n for n, c in schema.columns.items() if c.type == ColumnType.STRING]
+    for name in texts:
+        for value in ("a\x00b", "line\nbreak", "del\x7f", "c1\x9f", "x" * 129):
+            [(where, _)] = refusal(api.predict, {envelope: record | {name: value}})
+            assert where == (envelope, name)
+        assert refusal(api.predict, {envelope: record | {name: "émoji 🙂 ok"}}) == []
+    if schema.time_column:
+        for value in (1714533120, "1714533120", "2025-05-01", "2025-02-30T00:00:00"):
+            assert refusal(api.predict, {envelope: record | {schema.time_column: value}})
+        for value in ("2025-05-01T03:12:00", "2025-05-01 03:12", "2025-05-01T03:12:00.5+02:00"):
+            assert refusal(api.predict, {envelope: record | {schema.time_column: value}}) == []
+
+
+def test_feedback_takes_a_strict_label_and_exactly_one_id(settings):
+    api = api_models(settings.data_schema, settings.words, 256)
+    id_field = api.names.id_field
+    assert refusal(api.feedback, {"request_id": "r1", "label": 1}) == []
+    assert refusal(api.feedback, {id_field: "t1", "label": 0}) == []
+    for label in (True, 1.0, "1", 2, None):
+        assert refusal(api.feedback, {"request_id": "r1", "label": label})
+    for ids in ({}, {"request_id": "r1", id_field: "t1"}, {"request_id": None, id_field: "t1"}):
+        assert refusal(api.feedback, ids | {"label": 1})
+    rule = api.feedback.model_json_schema()["oneOf"]
+    assert rule == [{"required": ["request_id"]}, {"required": [id_field]}]

@@ -13,10 +13,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import psycopg
 import pytest
 import sqlalchemy as sa
-from pytest_postgresql import factories
 
 from modelops.schema import ColumnType
 from modelops.serving.predlog import PREDICTIONS
@@ -31,9 +29,6 @@ from tests.serving.support import (
 pytestmark = pytest.mark.integration
 TOKEN = "edge-admin-token"
 PROBLEM = "application/problem+json"
-PG = {"host": "127.0.0.1", "port": 5432, "user": "modelops", "password": "modelops"}
-edge_postgresql_server = factories.postgresql_noproc(**PG)
-edge_postgresql = factories.postgresql("edge_postgresql_server", dbname="modelops_edge")
 
 
 @pytest.fixture(scope="module")
@@ -292,21 +287,6 @@ def test_client_errors_are_logged_once_escaped_bounded_and_rate_limited(
     assert len(written) < 60 * 1000
     metrics = client.get("/metrics").text
     assert metric(metrics, "modelops_client_errors_unlogged_total") >= 200
-
-
-@pytest.fixture
-def postgres_url(request) -> str:
-    try:
-        psycopg.connect(dbname="postgres", connect_timeout=3, **PG).close()
-    except psycopg.OperationalError as exc:
-        message = f"PostgreSQL is not running at {PG['host']}:{PG['port']} (`make postgres`): {exc}"
-        if os.environ.get("MODELOPS_REQUIRE_POSTGRES") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    info = request.getfixturevalue("edge_postgresql").info
-    return (
-        f"postgresql+psycopg://{info.user}:{PG['password']}@{info.host}:{info.port}/{info.dbname}"
-    )
 
 
 def test_strings_a_database_cannot_store_are_refused_and_nothing_else_is_lost_on_postgresql(

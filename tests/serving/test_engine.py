@@ -1,9 +1,11 @@
 """Applying desired states: models that cannot be served are refused with a clear
-error and the current state keeps serving; the replaced versions stay loaded."""
+error and the current state keeps serving; the replaced versions stay loaded. Scoring
+failures: only the records that cause them fail."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -116,3 +118,75 @@ def test_blue_green_switch_and_switch_back_load_nothing_again(
     assert engine.loads == [a, b], "each version was loaded once; switches reuse loaded models"
     assert engine.previous is not None
     assert engine.previous.state.champion == a
+
+
+class CountingScorer:
+    """Wraps a scorer: counts model calls; fails like tests.serving.support.Fragile."""
+
+    def __init__(self, scorer, column, fail, nan, broken=False):
+        self.scorer, self.column, self.fail, self.nan = scorer, column, fail, nan
+        self.reference, self.broken, self.calls = scorer.reference, broken, 0
+
+    def score_and_explain(self, records, top):
+        self.calls += 1
+        if any(r[self.column] == self.fail for r in records):
+            raise ValueError("poisoned")
+        scores, reasons = self.scorer.score_and_explain(records, top)
+        scores[[r[self.column] == self.nan for r in records]] = float("nan")
+        return scores, reasons
+
+    def score(self, records):
+        if self.broken:
+            raise ValueError("broken for every record")
+        return self.scorer.score(records)
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_a_failing_model_call_is_split_until_only_the_culprits_fail(
+    engine, settings, train_holdout, broken
+):
+    from modelops.serving.engine import Job, ScoringError, compute
+    from tests.serving.support import poison_values
+
+    column, fail, nan = poison_values(settings, train_holdout[1])
+    version = engine.served.models[engine.served.state.champion]
+    scorer = CountingScorer(version.scorer, column, fail, nan, broken)
+    model = dataclasses.replace(version, scorer=scorer)
+    records = sample_requests(settings, train_holdout[1], 64)
+    records[10] = records[10] | {column: fail}
+    records[50] = records[50] | {column: nan}
+    outcomes = compute([Job(model, r, 3) for r in records])
+    errors = {i: o for i, o in enumerate(outcomes) if isinstance(o, ScoringError)}
+    assert set(errors) == {10, 50}
+    assert "failed to score" in str(errors[10])
+    assert "non-finite score (nan)" in str(errors[50])
+    assert {e.by_input for e in errors.values()} == {not broken}
+    expected = version.scorer.score_and_explain(records[:10] + records[11:], 3)[0]
+    scores = [o[0] for i, o in enumerate(outcomes) if i not in errors]
+    assert scores == [s for i, s in enumerate(expected) if i != 49]
+    assert scorer.calls <= 2 * 7, "bisection: a few calls per culprit, not one per record"
+
+
+def test_a_shadow_failure_is_counted_and_the_answer_stands(
+    engine, versions, settings, train_holdout
+):
+    from tests.serving.support import poison_values
+
+    column, fail, nan = poison_values(settings, train_holdout[1])
+    engine.apply(
+        DesiredState(champion=versions[0], challenger=versions[1], strategy={"type": "shadow"})
+    )
+    served = engine.served
+    shadow = served.models[versions[1]]
+    failing = dataclasses.replace(shadow, scorer=CountingScorer(shadow.scorer, column, fail, nan))
+    engine.served = dataclasses.replace(served, models=served.models | {versions[1]: failing})
+    record = sample_requests(settings, train_holdout[1], 1)[0] | {column: nan}
+    [answer] = predict(engine, [record])
+    assert answer["route"] == "champion"
+    assert 0 <= answer["score"] <= 1
+    assert engine.log.flush()
+    with engine.log.engine.connect() as connection:
+        routes = connection.execute(
+            sa.select(PREDICTIONS.c.route).where(PREDICTIONS.c.request_id == answer["request_id"])
+        ).all()
+    assert [r.route for r in routes] == ["champion"], "no shadow row without a shadow score"

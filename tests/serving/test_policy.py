@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from modelops.serving.policy import Decision, Route, Thresholds, bucket, decide, in_effect, plan
@@ -90,3 +92,10 @@ def test_the_desired_state_overrides_a_versions_thresholds_one_by_one():
     assert overridden() == T
     assert overridden(decline=0.9) == Thresholds(review=0.1, decline=0.9)
     assert overridden(review=0.2) == Thresholds(review=0.2, decline=0.8)
+
+
+def test_a_strategy_the_router_does_not_know_fails_loudly():
+    state = DesiredState(champion="m:1", challenger="m:2", strategy={"type": "shadow"})
+    unknown = state.model_copy(update={"strategy": SimpleNamespace(type="mirror")})
+    with pytest.raises(AssertionError):
+        plan(unknown, "entity")

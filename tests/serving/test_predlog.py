@@ -13,13 +13,11 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import os
 import shutil
 import threading
 import time
 from contextlib import contextmanager
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -28,7 +26,6 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from prometheus_client import REGISTRY
-from pytest_postgresql import factories
 
 from modelops.config import PredictionLogSettings
 from modelops.errors import InputError
@@ -51,26 +48,12 @@ from modelops.serving.predlog import (
     redacted,
 )
 
-PG = {"host": "127.0.0.1", "port": 5432, "user": "modelops", "password": "modelops"}
-postgresql_server = factories.postgresql_noproc(**PG)
-postgresql_database = factories.postgresql("postgresql_server", dbname="modelops_test")
-
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'log' / 'predictions.db'}"
-    try:
-        psycopg.connect(dbname="postgres", connect_timeout=3, **PG).close()
-    except psycopg.OperationalError as exc:
-        message = f"PostgreSQL is not running at {PG['host']}:{PG['port']} (`make postgres`): {exc}"
-        if os.environ.get("MODELOPS_REQUIRE_POSTGRES") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    info = request.getfixturevalue("postgresql_database").info
-    return (
-        f"postgresql+psycopg://{info.user}:{PG['password']}@{info.host}:{info.port}/{info.dbname}"
-    )
+    return str(request.getfixturevalue("postgres_url"))
 
 
 def row(request_id: str, record_id: str, route: str = "champion") -> dict:

@@ -32,6 +32,7 @@ from pydantic import (
     StrictBool,
     WithJsonSchema,
     create_model,
+    model_validator,
 )
 
 from modelops.config import ConfigError, WordSettings
@@ -258,15 +259,20 @@ def api_models(schema: Schema, words: WordSettings, max_batch_size: int) -> ApiM
         ),
         feedback=create_model(
             "Feedback",
-            __config__=STRICT,
-            __doc__=f"The true label (1 = {words.positive}) of an earlier prediction.",
-            label=(one_of((0, 1)), ...),
-            request_id=(
-                Text | None,
-                Field(None, description=f"the prediction's request id; or {names.id_field}"),
+            __config__=ConfigDict(
+                extra="forbid",
+                json_schema_extra={
+                    "oneOf": [{"required": ["request_id"]}, {"required": [names.id_field]}]
+                },
             ),
+            __doc__=f"The true label (1 = {words.positive}) of an earlier prediction: give "
+            f"exactly one of request_id and {names.id_field}.",
+            __validators__={"exactly_one": model_validator(mode="after")(_exactly_one_id)},  # type: ignore[dict-item]
+            label=(one_of((0, 1)), ...),
+            # never null: a field left out is None (pydantic does not validate defaults)
+            request_id=(Text, Field(None, description="the prediction's request id")),
             record_id=(
-                Text | None,
+                Text,
                 Field(
                     None,
                     alias=names.id_field,
@@ -276,6 +282,13 @@ def api_models(schema: Schema, words: WordSettings, max_batch_size: int) -> ApiM
         ),
         feedback_result=create_model("FeedbackResult", __doc__="The stored label.", **stored),
     )
+
+
+def _exactly_one_id(feedback: Any) -> Any:
+    if (feedback.request_id is None) == (feedback.record_id is None):
+        alias = type(feedback).model_fields["record_id"].alias
+        raise ValueError(f"give exactly one of request_id and {alias}")
+    return feedback
 
 
 def requests_from_frame(frame: pd.DataFrame, schema: Schema) -> list[dict[str, Any]]:

@@ -104,8 +104,12 @@ class Edge:
             telemetry.HTTP_DURATION.labels(endpoint=endpoint).observe(time.perf_counter() - start)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, endpoint: str) -> None:
-        if endpoint == "/metrics" and scope["method"] == "GET":
-            await _send(send, 200, metrics(), prometheus_client.CONTENT_TYPE_LATEST)
+        if endpoint == "/metrics":
+            if scope["method"] == "GET":
+                await _send(send, 200, metrics(), prometheus_client.CONTENT_TYPE_LATEST)
+            else:
+                refused = problem(405, "Method Not Allowed")
+                await self._refuse(send, refused, endpoint, scope["method"], [(b"allow", b"GET")])
             return
         shaped = self._shaping(scope, send, endpoint)
         api = self.endpoints.get(scope["path"])

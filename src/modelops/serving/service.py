@@ -111,11 +111,8 @@ class ModelService:
         challenger_model = bentoml.models.BentoModel(BOOT_STATE.challenger)
 
     def __init__(self) -> None:
-        self.log = PredictionLog(
-            os.environ.get("MODELOPS_LOG_URL", SERVING.log.url),
-            SERVING.log.flush_interval_s,
-            SERVING.log.max_buffer,
-            id_name=ID_FIELD,
+        self.log = PredictionLog.from_settings(
+            SERVING.log, id_name=ID_FIELD, entity_field=SCHEMA.entity_column
         ).start()
         self.engine = Engine(
             SCHEMA,
@@ -180,8 +177,6 @@ class ModelService:
     ) -> BaseModel:
         """Attach the ground-truth label (1 = positive class) to an earlier prediction,
         found by request_id or by the record's id (its latest answered prediction)."""
-        if (request_id is None) == (record_id is None):
-            raise BadInput(f"give exactly one of request_id or {ID_FIELD}")
         try:
             row = self.log.label(label=label, request_id=request_id, record_id=record_id)
         except UnknownPredictionError as exc:

@@ -17,8 +17,8 @@ export UV_PYTHON := $(PYTHON)
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # Debian packages: headless Chromium and fonts (report preview), PostgreSQL (prediction-log
-# tests), wrk (serving benchmark).
-SYSTEM_PACKAGES := chromium fonts-liberation fonts-noto-color-emoji postgresql wrk
+# tests), wrk (serving benchmark), prometheus (its promtool checks the service's metrics).
+SYSTEM_PACKAGES := chromium fonts-liberation fonts-noto-color-emoji postgresql wrk prometheus
 
 UV := $(shell command -v uv 2>/dev/null)
 ifeq ($(UV),)
@@ -63,7 +63,7 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 setup: $(VENV)/.synced ## install the locked environment into .venv (and git's `ours` merge driver)
 	@if git rev-parse --git-dir >/dev/null 2>&1; then git config merge.ours.driver true; fi
 
-system-deps: ## install the Debian packages: Chromium and fonts, PostgreSQL, wrk; CI runs it
+system-deps: ## install the Debian packages: Chromium and fonts, PostgreSQL, wrk, promtool; CI runs it
 	@if dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then echo "system packages present"; else \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install \
 		-y -qq --no-install-recommends $(SYSTEM_PACKAGES); fi

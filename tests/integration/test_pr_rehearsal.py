@@ -15,6 +15,9 @@ schema leaves ``txn_count_24h`` unused). Then one branch per case, each judged a
 
 Case (a) also exercises the fallback: the base model is removed from the DVC cache
 first, so `make champion` retrains the base commit (and gets identical bytes).
+
+Each case runs in its own copy of the repository, two at a time (the machine's cores);
+the tests then check each case's outcome.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -54,6 +60,7 @@ def env(root: Path) -> dict[str, str]:
     return os.environ | {
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "PYTHONPATH": str(root / "src"),
+        "BENTOML_HOME": str(root / ".bentoml"),  # cases run side by side: a store each
         "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
         "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com",
     }  # fmt: skip
@@ -137,17 +144,106 @@ def repo(tmp_path_factory) -> Path:
     return root
 
 
-def test_a_neutral_change_passes_even_when_the_champion_must_be_retrained(repo):
-    md5 = locked_model_md5(repo / "dvc.lock")
-    assert md5 is not None
-    cached = repo / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
-    cached.unlink()  # not in the cache, and the rehearsal's remote is empty
+@dataclass(frozen=True)
+class Run:
+    """One case's pull request: its repository copy and the outcome of each step."""
 
-    steps = pull_request(
-        repo,
-        "neutral",
-        lambda root: edit_params(root, {"model": {"params": {"l2_regularization": 0.5}}}),
+    root: Path
+    steps: dict[str, subprocess.CompletedProcess[str]]
+
+
+def uncache_the_base_model(root: Path) -> None:
+    """The base model is not in the DVC cache (and the rehearsal's remote is empty)."""
+    md5 = locked_model_md5(root / "dvc.lock")
+    assert md5 is not None
+    (root / ".dvc/cache/files/md5" / md5[:2] / md5[2:]).unlink()
+
+
+def neutral(root: Path) -> None:
+    edit_params(root, {"model": {"params": {"l2_regularization": 0.5}}})
+
+
+def refactor_numeric_features(root: Path) -> None:
+    # "numbers are ints and floats": the refactor forgets bools, so new_device is gone
+    patch(root, "src/modelops/schema.py", "self.columns[c].type != ColumnType.CATEGORY]",
+          "self.columns[c].type in (ColumnType.INT, ColumnType.FLOAT)]")  # fmt: skip
+
+
+def add_bad_batch(root: Path) -> None:
+    last = sorted((root / "data/raw").glob("*.parquet"))[-1]
+    bad = pd.read_parquet(last).head(200)
+    bad["transaction_id"] = "X" + bad["transaction_id"]
+    bad.loc[bad.index[:5], "amount"] = -20.0
+    bad.to_parquet(root / "data/raw/week-0099.parquet", index=False)
+    sh(root, "dvc", "add", "-q", "data/raw")
+
+
+def use_txn_count_24h(root: Path) -> None:
+    edit_params(root, {"schema": {"columns": {"txn_count_24h": {"role": "feature"}}}})
+
+
+def fit_on_a_sample(root: Path) -> None:
+    # "fit faster": a tenth of the train rows silently never reach the estimator
+    fit = "    with threadpool_limits(limits=1):\n        model.fit("
+    sample = "    train = train.sample(frac=0.9, random_state=0)\n"
+    patch(root, "src/modelops/training/train.py", fit, sample + fit)
+
+
+def off_by_one(root: Path) -> None:
+    # the first holdout week also lands in training
+    patch(root, "src/modelops/data/split.py", "frame[~is_holdout], frame[is_holdout]",
+          "frame[week <= cutoff], frame[is_holdout]")  # fmt: skip
+
+
+def up_weight(root: Path) -> None:
+    # positives weighted 10:1: much the same ranking, scores far too high
+    edit_params(root, {"model": {"params": {"class_weight": {0: 1, 1: 10}}}})
+
+
+def rescale_in_the_service(root: Path) -> None:
+    # the service, and only the service, divides the amount by 100 before scoring
+    scorer = root / "src/modelops/serving/scorer.py"
+    code = scorer.read_text()
+    start = "        if top == 0:\n"  # the top of score_and_explain, what /predict* call
+    buggy = code.replace(
+        start,
+        '        records = [{**r, "amount": r["amount"] / 100} for r in records]\n' + start,
     )
+    assert buggy != code
+    scorer.write_text(buggy)
+
+
+# branch -> (what changes, what is done to main's copy first)
+CASES: dict[str, tuple[Callable[[Path], None], Callable[[Path], None] | None]] = {
+    "neutral": (neutral, uncache_the_base_model),
+    "refactor": (refactor_numeric_features, None),
+    "bad-batch": (add_bad_batch, None),
+    "new-feature": (use_txn_count_24h, None),
+    "row-filter": (fit_on_a_sample, None),
+    "off-by-one": (off_by_one, None),
+    "up-weighted": (up_weight, None),
+    "serving-only": (rescale_in_the_service, None),
+}
+
+
+@pytest.fixture(scope="module")
+def runs(repo, tmp_path_factory) -> dict[str, Run]:
+    """Every case's pull request, each in its own copy of ``repo``, two at a time."""
+
+    def rehearse(branch: str) -> Run:
+        change, prepare = CASES[branch]
+        root = tmp_path_factory.mktemp(branch) / "repo"
+        shutil.copytree(repo, root, symlinks=True)
+        if prepare:
+            prepare(root)
+        return Run(root, pull_request(root, branch, change))
+
+    with ThreadPoolExecutor(2) as pool:
+        return dict(zip(CASES, pool.map(rehearse, CASES), strict=True))
+
+
+def test_a_neutral_change_passes_even_when_the_champion_must_be_retrained(runs):
+    repo, steps = runs["neutral"].root, runs["neutral"].steps
     source = json.loads((repo / "reports/pr/champion/source.json").read_text())
     assert source["status"] == "retrained"
     assert source["identical"] is True, "retraining the base commit reproduces its model"
@@ -162,13 +258,8 @@ def test_a_neutral_change_passes_even_when_the_champion_must_be_retrained(repo):
     assert "| `model.params.l2_regularization` | 1.0 | 0.5 |" in text
 
 
-def test_b_a_silently_dropped_feature_fails_on_roc_auc(repo):
-    def refactor_numeric_features(root: Path) -> None:
-        # "numbers are ints and floats": the refactor forgets bools, so new_device is gone
-        patch(root, "src/modelops/schema.py", "self.columns[c].type != ColumnType.CATEGORY]",
-              "self.columns[c].type in (ColumnType.INT, ColumnType.FLOAT)]")  # fmt: skip
-
-    steps = pull_request(repo, "refactor", refactor_numeric_features)
+def test_b_a_silently_dropped_feature_fails_on_roc_auc(runs):
+    repo, steps = runs["refactor"].root, runs["refactor"].steps
     assert steps["gates"].returncode != 0  # make exits 2 when the command exits 1
     assert "champion:roc_auc" in verdict(repo)["failed"]
     auc = gate(repo, "champion:roc_auc")
@@ -182,16 +273,8 @@ def test_b_a_silently_dropped_feature_fails_on_roc_auc(repo):
     assert "▼ worse" in text
 
 
-def test_c_a_bad_data_batch_fails_at_validation(repo):
-    def add_bad_batch(root: Path) -> None:
-        last = sorted((root / "data/raw").glob("*.parquet"))[-1]
-        bad = pd.read_parquet(last).head(200)
-        bad["transaction_id"] = "X" + bad["transaction_id"]
-        bad.loc[bad.index[:5], "amount"] = -20.0
-        bad.to_parquet(root / "data/raw/week-0099.parquet", index=False)
-        sh(root, "dvc", "add", "-q", "data/raw")
-
-    steps = pull_request(repo, "bad-batch", add_bad_batch)
+def test_c_a_bad_data_batch_fails_at_validation(runs):
+    repo, steps = runs["bad-batch"].root, runs["bad-batch"].steps
     assert steps["pr-repro"].returncode != 0
     assert "behaviour" not in steps
     assert "parity" not in steps
@@ -208,11 +291,8 @@ def test_c_a_bad_data_batch_fails_at_validation(repo):
     assert "| raw data files | 10 | 11 |" in text
 
 
-def test_d_a_real_improvement_passes_and_shows_the_gain(repo):
-    def use_txn_count_24h(root: Path) -> None:
-        edit_params(root, {"schema": {"columns": {"txn_count_24h": {"role": "feature"}}}})
-
-    steps = pull_request(repo, "new-feature", use_txn_count_24h)
+def test_d_a_real_improvement_passes_and_shows_the_gain(runs):
+    repo, steps = runs["new-feature"].root, runs["new-feature"].steps
     assert steps["gates"].returncode == 0, verdict(repo)["failed"]
     auc = gate(repo, "champion:roc_auc")
     assert auc["ci_low"] > 0, "the gain is credible: its whole interval is above zero"
@@ -230,14 +310,8 @@ def failed_gates_are(root: Path, kind: str) -> list[str]:
     return [g["name"] for g in failed]
 
 
-def test_e_a_silent_row_filter_fails_on_the_rows_that_reached_fit(repo):
-    def fit_on_a_sample(root: Path) -> None:
-        # "fit faster": a tenth of the train rows silently never reach the estimator
-        fit = "    with threadpool_limits(limits=1):\n        model.fit("
-        sample = "    train = train.sample(frac=0.9, random_state=0)\n"
-        patch(root, "src/modelops/training/train.py", fit, sample + fit)
-
-    steps = pull_request(repo, "row-filter", fit_on_a_sample)
+def test_e_a_silent_row_filter_fails_on_the_rows_that_reached_fit(runs):
+    repo, steps = runs["row-filter"].root, runs["row-filter"].steps
     assert steps["gates"].returncode != 0
     assert failed_gates_are(repo, "integrity") == ["integrity:fitted_rows"]
     fitted = gate(repo, "integrity:fitted_rows")
@@ -246,13 +320,8 @@ def test_e_a_silent_row_filter_fails_on_the_rows_that_reached_fit(repo):
     assert "`integrity:fitted_rows`: fitted on" in first
 
 
-def test_f_an_off_by_one_split_fails_on_split_integrity(repo):
-    def off_by_one(root: Path) -> None:
-        # the first holdout week also lands in training
-        patch(root, "src/modelops/data/split.py", "frame[~is_holdout], frame[is_holdout]",
-              "frame[week <= cutoff], frame[is_holdout]")  # fmt: skip
-
-    steps = pull_request(repo, "off-by-one", off_by_one)
+def test_f_an_off_by_one_split_fails_on_split_integrity(runs):
+    repo, steps = runs["off-by-one"].root, runs["off-by-one"].steps
     assert steps["gates"].returncode != 0
     failed = failed_gates_are(repo, "integrity")
     assert {"integrity:no_shared_ids", "integrity:train_before_holdout"} <= set(failed)
@@ -261,12 +330,8 @@ def test_f_an_off_by_one_split_fails_on_split_integrity(repo):
     assert "the challenger was trained on them" in text  # left out of the comparison
 
 
-def test_g_up_weighted_positives_fail_on_calibration(repo):
-    def up_weight(root: Path) -> None:
-        # positives weighted 10:1: much the same ranking, scores far too high
-        edit_params(root, {"model": {"params": {"class_weight": {0: 1, 1: 10}}}})
-
-    steps = pull_request(repo, "up-weighted", up_weight)
+def test_g_up_weighted_positives_fail_on_calibration(runs):
+    repo, steps = runs["up-weighted"].root, runs["up-weighted"].steps
     assert steps["gates"].returncode != 0
     failed = failed_gates_are(repo, "calibration")
     fixed = "fixed_threshold:deploy/environments/production.yaml:review"
@@ -276,20 +341,8 @@ def test_g_up_weighted_positives_fail_on_calibration(repo):
     assert f"`{fixed}`: deploy/environments/production.yaml fixes the review threshold" in first
 
 
-def test_h_a_serving_only_change_fails_on_parity(repo):
-    def rescale_in_the_service(root: Path) -> None:
-        # the service, and only the service, divides the amount by 100 before scoring
-        scorer = root / "src/modelops/serving/scorer.py"
-        code = scorer.read_text()
-        start = "        if top == 0:\n"  # the top of score_and_explain, what /predict* call
-        buggy = code.replace(
-            start,
-            '        records = [{**r, "amount": r["amount"] / 100} for r in records]\n' + start,
-        )
-        assert buggy != code
-        scorer.write_text(buggy)
-
-    steps = pull_request(repo, "serving-only", rescale_in_the_service)
+def test_h_a_serving_only_change_fails_on_parity(runs):
+    repo, steps = runs["serving-only"].root, runs["serving-only"].steps
     assert steps["pr-repro"].returncode == 0
     assert steps["gates"].returncode != 0
     assert "parity:scores" in failed_gates_are(repo, "parity")

@@ -324,10 +324,10 @@ def test_a_broken_one_row_path_is_caught_end_to_end(settings, fitted, train_hold
     )
     service = root / "src/modelops/serving/service.py"
     code = service.read_text()
-    one_row = 'self._predict([record.model_dump(mode="json")], "predict")'
+    one_row = 'self._predict([record.model_dump(mode="json")], "predict", ctx)'
     assert one_row in code, "the one-row endpoint changed: update this test"
     broken = code.replace(
-        one_row, 'self._predict([shrunk(record.model_dump(mode="json"))], "predict")'
+        one_row, 'self._predict([shrunk(record.model_dump(mode="json"))], "predict", ctx)'
     )
     service.write_text(
         broken

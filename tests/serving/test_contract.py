@@ -198,7 +198,9 @@ def test_numbers_have_finite_bounds_and_strings_storable_characters(settings, re
                 (envelope, name),
                 True,
             )
-    texts = [n for n, c in schema.columns.items() if c.type == ColumnType.STRING]
+    texts = [
+        n for n, c in schema.columns.items() if c.type == ColumnType.STRING and n != schema.target
+    ]
     for name in texts:
         for value in ("a\x00b", "line\nbreak", "del\x7f", "c1\x9f", "x" * 129):
             [(where, _)] = refusal(api.predict, {envelope: record | {name: value}})

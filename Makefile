@@ -107,8 +107,8 @@ prune-log: setup ## delete prediction-log rows older than serving.log.retention_
 
 # Kubernetes (README: Deploying to Kubernetes). An overlay reads its environment's desired
 # state from deploy/environments/, outside its own folder: kustomize needs the flag below.
-# IMAGE_TAG: the image's version tag, set on a copy of the overlay (as `kustomize edit set
-# image` would); STRATEGY=blue-green: the overlay with deploy/k8s/components/blue-green.
+# It renders a copy of the overlay: IMAGE_TAG sets the image's version tag there (as
+# `kustomize edit set image` would), STRATEGY=blue-green adds deploy/k8s/components/blue-green.
 K8S_BUILD := kubectl kustomize --load-restrictor LoadRestrictionsNone
 k8s-render: export K8S_ENV = $(ENV)
 k8s-render: export K8S_IMAGE_TAG = $(IMAGE_TAG)
@@ -121,14 +121,13 @@ k8s-render: setup ## print the Kubernetes manifests: ENV=<staging|production> [I
 		echo "IMAGE_TAG=$$K8S_IMAGE_TAG is not an OCI tag (letters, digits, '_', '.', '-'; no '@'; at most 128): e.g. 1.2.0 or 1.2.0-3f2a9c1" >&2; exit 2; fi; \
 	if [ -n "$$K8S_STRATEGY" ] && [ ! -f "deploy/k8s/components/$$K8S_STRATEGY/kustomization.yaml" ]; then \
 		echo "STRATEGY=$$K8S_STRATEGY: no deploy/k8s/components/$$K8S_STRATEGY (without STRATEGY: the canary)" >&2; exit 2; fi; \
-	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; mkdir -p "$$tmp/k8s/render"; \
+	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; mkdir "$$tmp/k8s"; \
 	cp -R deploy/environments "$$tmp/"; cp -R deploy/k8s/base deploy/k8s/components deploy/k8s/overlays "$$tmp/k8s/"; \
 	if [ -n "$$K8S_IMAGE_TAG" ]; then \
 		sed -i -E "s/^( *newTag:).*/\1 \"$$K8S_IMAGE_TAG\"/" "$$tmp/k8s/overlays/$$K8S_ENV/kustomization.yaml"; fi; \
-	printf '%s\n' "apiVersion: kustomize.config.k8s.io/v1beta1" "kind: Kustomization" \
-		"resources: [../overlays/$$K8S_ENV]" \
-		$${K8S_STRATEGY:+"components: [../components/$$K8S_STRATEGY]"} > "$$tmp/k8s/render/kustomization.yaml"; \
-	$(K8S_BUILD) "$$tmp/k8s/render"
+	if [ -n "$$K8S_STRATEGY" ]; then \
+		printf 'components:\n  - ../../components/%s\n' "$$K8S_STRATEGY" >> "$$tmp/k8s/overlays/$$K8S_ENV/kustomization.yaml"; fi; \
+	$(K8S_BUILD) "$$tmp/k8s/overlays/$$K8S_ENV"
 
 postgres: ## start the local PostgreSQL server of the prediction-log tests (after system-deps)
 	.ci/postgres

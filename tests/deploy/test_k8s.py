@@ -238,7 +238,7 @@ def checkov() -> Path:
     uv_path = str(uv) if uv.exists() else shutil.which("uv")
     if uv_path is None:
         missing("uv is missing: `make setup` installs it")
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PROJECT")}
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}  # not the project's
     env["UV_PROJECT_ENVIRONMENT"] = str(tools / ".venv")  # never the project's own .venv
     synced = subprocess.run(
         [str(uv_path), "sync", "--project", str(tools), "--locked", "--quiet"],

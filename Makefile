@@ -47,10 +47,10 @@ PORT ?= 3000
 
 .PHONY: adopt help setup system-deps postgres bento serve data simulate repro summary test test-fast lint format bench clean \
 	champion pr-repro behaviour parity gates report report-preview comment job-summary pr bench-pr check-clean \
-	bench-serving model-changed prune-log
+	bench-serving model-changed prune-log k8s-render
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -104,6 +104,30 @@ serve: repro build/requirements.txt ## build the Bento and serve it on HOST:PORT
 # DRY_RUN=1: count what would go, delete nothing.
 prune-log: setup ## delete prediction-log rows older than serving.log.retention_days (MODELOPS_LOG_URL)
 	modelops log prune $(if $(DRY_RUN),--dry-run)
+
+# Kubernetes (README: Deploying to Kubernetes). An overlay reads its environment's desired
+# state from deploy/environments/, outside its own folder: kustomize needs the flag below.
+# It renders a copy of the overlay: IMAGE_TAG sets the image's version tag there (as
+# `kustomize edit set image` would), STRATEGY=blue-green adds deploy/k8s/components/blue-green.
+K8S_BUILD := kubectl kustomize --load-restrictor LoadRestrictionsNone
+k8s-render: export K8S_ENV = $(ENV)
+k8s-render: export K8S_IMAGE_TAG = $(IMAGE_TAG)
+k8s-render: export K8S_STRATEGY = $(STRATEGY)
+k8s-render: setup ## print the Kubernetes manifests: ENV=<staging|production> [IMAGE_TAG=X.Y.Z[-<commit>]] [STRATEGY=blue-green]
+	@set -eo pipefail; \
+	if [ -z "$$K8S_ENV" ] || [ ! -f "deploy/k8s/overlays/$$K8S_ENV/kustomization.yaml" ]; then \
+		echo "usage: make k8s-render ENV=<$$(ls deploy/k8s/overlays | paste -sd '|')> [IMAGE_TAG=X.Y.Z[-<commit>]] [STRATEGY=blue-green]" >&2; exit 2; fi; \
+	if [ -n "$$K8S_IMAGE_TAG" ] && ! [[ "$$K8S_IMAGE_TAG" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$$ ]]; then \
+		echo "IMAGE_TAG=$$K8S_IMAGE_TAG is not an OCI tag (letters, digits, '_', '.', '-'; no '@'; at most 128): e.g. 1.2.0 or 1.2.0-3f2a9c1" >&2; exit 2; fi; \
+	if [ -n "$$K8S_STRATEGY" ] && [ ! -f "deploy/k8s/components/$$K8S_STRATEGY/kustomization.yaml" ]; then \
+		echo "STRATEGY=$$K8S_STRATEGY: no deploy/k8s/components/$$K8S_STRATEGY (without STRATEGY: the canary)" >&2; exit 2; fi; \
+	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; mkdir "$$tmp/k8s"; \
+	cp -R deploy/environments "$$tmp/"; cp -R deploy/k8s/base deploy/k8s/components deploy/k8s/overlays "$$tmp/k8s/"; \
+	if [ -n "$$K8S_IMAGE_TAG" ]; then \
+		sed -i -E "s/^( *newTag:).*/\1 \"$$K8S_IMAGE_TAG\"/" "$$tmp/k8s/overlays/$$K8S_ENV/kustomization.yaml"; fi; \
+	if [ -n "$$K8S_STRATEGY" ]; then \
+		printf 'components:\n  - ../../components/%s\n' "$$K8S_STRATEGY" >> "$$tmp/k8s/overlays/$$K8S_ENV/kustomization.yaml"; fi; \
+	$(K8S_BUILD) "$$tmp/k8s/overlays/$$K8S_ENV"
 
 postgres: ## start the local PostgreSQL server of the prediction-log tests (after system-deps)
 	.ci/postgres

@@ -173,7 +173,13 @@ pr: data ## the pull-request job locally (BASE=main): champion, repro, behaviour
 	$(MAKE) --no-print-directory gates || status=$$?; \
 	$(MAKE) --no-print-directory report || status=$$?; exit $$status
 
-test: setup build/requirements.txt ## run the test suite
+# checkov, in its own locked environment (deploy/k8s/tools: it would downgrade the project's)
+K8S_TOOLS := deploy/k8s/tools
+$(K8S_TOOLS)/.venv/.synced: $(K8S_TOOLS)/pyproject.toml $(K8S_TOOLS)/uv.lock | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(abspath $(K8S_TOOLS))/.venv $(UV) sync --project $(K8S_TOOLS) --locked --quiet
+	@touch $@
+
+test: setup build/requirements.txt $(K8S_TOOLS)/.venv/.synced ## run the test suite
 	pytest
 
 test-fast: setup build/requirements.txt ## the suite without the slow integration tests

@@ -81,7 +81,7 @@ def test_adopt_changes_only_params_the_data_file_and_outputs(adopted):
     assert "simulator" not in params
     changed = {line[3:] for line in status(root)}
     allowed = {"params.yaml", "data/.gitignore", f"data/{name}.csv.dvc", "data/raw.dvc"}
-    allowed |= {"deploy/environments/local.yaml"}
+    allowed |= {f"deploy/environments/{env}.yaml" for env in ("local", "staging", "production")}
     assert {c for c in changed if not GENERATED.match(c)} <= allowed, changed
     assert f"data/{name}.csv.dvc" in changed
     assert not (root / "data/raw.dvc").exists()

@@ -72,8 +72,7 @@ def text_column(settings) -> str:
     free = [
         name
         for name, spec in schema.columns.items()
-        if name != schema.target
-        and spec.type == ColumnType.STRING
+        if (name != schema.target and spec.type == ColumnType.STRING)
         or (spec.type == ColumnType.CATEGORY and schema.unknown_categories != "error")
     ]
     return schema.id_column if schema.id_column in free else free[0]

@@ -1,9 +1,13 @@
-"""The one error shape and the escaping of client text (no server needed)."""
+"""The one error shape, the escaping of client text, and the edge in process (no server)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
+import httpx
+
+from modelops.serving.edge import SERVER_ERROR, Edge, Endpoint
 from modelops.serving.problem import MAX_DETAIL, escape, reshape
 
 
@@ -34,3 +38,37 @@ def test_every_error_body_becomes_one_shape():
     assert len(huge.detail) <= MAX_DETAIL
     extra = {"detail": [{"loc": ["transaction", "k\n" * 100], "msg": "Extra inputs"}]}
     assert "\n" not in reshape(400, json.dumps(extra).encode()).errors[0].field
+
+
+def test_a_server_error_says_what_the_service_said_and_is_not_logged_as_a_client_error(caplog):
+    import asyncio
+
+    from modelops.serving.edge import SERVER_ERROR, Edge, Endpoint
+
+    async def app(scope, receive, send):  # BentoML hides a 5xx's message behind this one
+        await receive()
+        scope[SERVER_ERROR] = "model m:1 failed to score this record; nothing was logged"
+        body = b'{"error": "An unexpected error has occurred, please check the server log."}'
+        await send({"type": "http.response.start", "status": 500, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    edge = Edge(app, [Endpoint("/predict")], max_body_bytes=1000)
+
+    answer = asyncio.run(call_with(edge, b'{"record": {}}', "application/json"))
+    assert answer.status_code == 500
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["detail"] == "model m:1 failed to score this record; nothing was logged"
+    assert not [r for r in caplog.records if r.name == "modelops.serving.edge"]
+    caplog.clear()
+    refused = asyncio.run(call_with(edge, b"{", "application/json"))
+    assert refused.status_code == 400
+    [logged] = [r for r in caplog.records if r.name == "modelops.serving.edge"]
+    assert "invalid JSON" in logged.getMessage()
+    assert logged.exc_info is None, "client errors are logged without a traceback"
+
+
+async def call_with(app, body: bytes, media_type: str):
+    """POST /predict to an ASGI app, in process."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://edge") as client:
+        return await client.post("/predict", content=body, headers={"content-type": media_type})

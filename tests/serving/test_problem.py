@@ -41,9 +41,6 @@ def test_every_error_body_becomes_one_shape():
 
 
 def test_a_server_error_says_what_the_service_said_and_is_not_logged_as_a_client_error(caplog):
-    import asyncio
-
-    from modelops.serving.edge import SERVER_ERROR, Edge, Endpoint
 
     async def app(scope, receive, send):  # BentoML hides a 5xx's message behind this one
         await receive()

@@ -47,7 +47,7 @@ PORT ?= 3000
 
 .PHONY: adopt help setup system-deps postgres bento serve data simulate repro summary test test-fast lint format bench clean \
 	champion pr-repro behaviour parity gates report report-preview comment job-summary pr bench-pr check-clean \
-	bench-serving model-changed prune-log k8s-render
+	bench-serving model-changed prune-log k8s-render release versions
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -135,6 +135,13 @@ postgres: ## start the local PostgreSQL server of the prediction-log tests (afte
 model-changed: ## model=true if BASE...HEAD touches MODEL_PATHS, else false (also to GITHUB_OUTPUT)
 	@if git diff --quiet "$(BASE)...HEAD" -- $(MODEL_PATHS); then echo model=false; \
 	else echo model=true; fi | tee -a "$${GITHUB_OUTPUT:-/dev/null}"
+
+BUMP ?= minor
+release: setup ## register the pipeline's model (gates passed, outputs committed) as the next version: BUMP=minor|patch|major
+	modelops release --bump "$(BUMP)"
+
+versions: setup ## list registered versions: metrics, stages reached, where each is served and since when
+	modelops versions
 
 champion: setup ## fetch the model of BASE (default main) from DVC, or retrain BASE's pipeline
 	modelops champion --base "$(BASE)"

@@ -69,6 +69,11 @@ def _parser() -> argparse.ArgumentParser:
         "prune", help="delete rows older than serving.log.retention_days, in small batches"
     )
     prune.add_argument("--dry-run", action="store_true", help="count them, delete nothing")
+    release = commands.add_parser(
+        "release", help="register the pipeline's model (gates passed) as the next version"
+    )
+    release.add_argument("--bump", choices=["major", "minor", "patch"], default="minor")
+    commands.add_parser("versions", help="registered versions, their metrics, where each runs")
     return parser
 
 
@@ -129,6 +134,27 @@ def _prune_log(settings: Settings, *, dry_run: bool) -> int:
     return 0
 
 
+def _release(args: argparse.Namespace, settings: Settings) -> int:
+    """Register a version (`make release`), or list them (`make versions`)."""
+    from modelops.release import registry, show
+
+    name, root = settings.model.name, Path()
+    if args.command == "versions":
+        print(show.versions_table(registry.versions(root, name), root))
+        return 0
+    version = registry.register(root, name, args.bump)
+    _quiet("bentoml")
+    from modelops.serving import store  # imports BentoML: slow
+
+    store.save_current(settings, root, version=version.version)
+    logging.getLogger("modelops").info(
+        "registered %s (git tag %s on %s; BentoML model %s): push it with "
+        "`git push origin %s`", version.version, version.tag, version.commit[:12],
+        version.model_tag, version.tag,
+    )  # fmt: skip
+    return 0
+
+
 def _without_settings(args: argparse.Namespace) -> int | None:
     """The commands that do not read params.yaml first; None for the others."""
     if args.command == "summary":
@@ -178,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
             return _serving(args, settings)
         if args.command == "log":
             return _prune_log(settings, dry_run=args.dry_run)
+        if args.command in ("release", "versions"):
+            return _release(args, settings)
         if args.data_command == "get":
             log.info("%s", dataset.get(settings))
         else:

@@ -107,6 +107,8 @@ def run_gates(settings: Settings) -> dict[str, Any]:
     gates = judge(settings.gates, measured)
     base = (measured.comparison.summary["champion"] if measured.comparison else {}).get("commit")
     decision = verdict(gates, warnings(measured.comparison, changed_files(base)))
+    lineage = _json(paths.LINEAGE)  # which model was judged: a release checks it
+    decision["model_id"] = lineage["model_id"] if lineage else None
     write_json(decision, paths.VERDICT)
     for gate in gates:
         if gate.status != "pass":

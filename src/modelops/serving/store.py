@@ -72,10 +72,11 @@ def resolve(tag: str) -> str:
         ) from exc
 
 
-def save_current(settings: Settings, root: Path | str = ".") -> str:
+def save_current(settings: Settings, root: Path | str = ".", version: str | None = None) -> str:
     """Save the pipeline's current model (models/) into the BentoML model store, with
     its lineage and reason-code reference values, as the newest version (what
-    ``name:latest`` names); return its tag. A no-op when it already is the newest."""
+    ``name:latest`` names); return its tag. A no-op when it already is the newest.
+    ``version``: a registered version (vX.Y.Z) to tag it with instead of its model id."""
     root = Path(root)
     model_path, lineage_path = root / paths.MODEL, root / paths.LINEAGE
     if not model_path.exists() or not lineage_path.exists():
@@ -86,7 +87,7 @@ def save_current(settings: Settings, root: Path | str = ".") -> str:
     if "decline_threshold" not in lineage.get("decision", {}):
         raise InputError(f"{lineage_path} has no decline threshold: run `make repro`")
     name = settings.model.name
-    tag = version_tag(name, lineage)
+    tag = f"{name}:{version}" if version else version_tag(name, lineage)
     with contextlib.suppress(LookupError):
         if resolve(f"{name}:latest") == resolve(tag):
             return tag
@@ -95,7 +96,9 @@ def save_current(settings: Settings, root: Path | str = ".") -> str:
     columns = list(model.feature_names_in_)
     train = pd.read_parquet(root / paths.TRAIN, columns=columns)
     reference = reference_values(train, settings.data_schema, columns)
-    return save(name, model_path, lineage, reference, commit=git_state(root)["commit"])
+    return save(
+        name, model_path, lineage, reference, commit=git_state(root)["commit"], version=version
+    )
 
 
 def version_tag(name: str, lineage: dict[str, Any]) -> str:
@@ -109,11 +112,13 @@ def save(
     lineage: dict[str, Any],
     reference: dict[str, Any],
     commit: str | None = None,
+    version: str | None = None,
 ) -> str:
-    """Save a model file as ``name:<version from lineage's model_id>``; a version already
-    in the store is kept as it is (same id, same bytes). ``commit``: the git commit it
-    was saved from (lineage identifies the code by its hash instead)."""
-    tag = version_tag(name, lineage)
+    """Save a model file as ``name:<version from lineage's model_id>`` (or ``name:<version>``
+    for a registered version); a tag already in the store is kept as it is (same id, same
+    bytes). ``commit``: the git commit it was saved from (lineage identifies the code by
+    its hash instead)."""
+    tag = f"{name}:{version}" if version else version_tag(name, lineage)
     try:
         return resolve(tag)
     except LookupError:

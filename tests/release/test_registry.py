@@ -1,0 +1,147 @@
+"""The registry in git (GTO): only a committed model whose gates passed is registered,
+once; versions are ordered by number; `make versions` says where each one runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import gto.api
+import pytest
+
+from modelops import paths
+from modelops.release.registry import ReleaseError, bumped, find, register, versions
+from modelops.release.show import versions_table
+
+NAME = "churn"
+
+
+def git(root: Path, *args: str) -> str:
+    env = os.environ | {
+        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
+    }  # fmt: skip
+    done = subprocess.run(
+        ["git", *args], cwd=root, env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def lineage(model_md5: str) -> dict:
+    return {
+        "model_id": f"{NAME}-{model_md5[:12]}",
+        "model": {"md5": model_md5},
+        "data": {p: {"md5": f"{p}-md5"} for p in ("raw", "train", "holdout")},
+        "metrics": {"roc_auc": {"value": 0.91}, "log_loss": {"value": 0.2}},
+        "decision": {"threshold": 0.3, "decline_threshold": 0.8},
+    }
+
+
+def trained(root: Path, model_md5: str, verdict: str = "PASS", judged: str | None = None) -> None:
+    """Commit a pipeline output (lineage) and write the gates' verdict of it."""
+    (root / paths.LINEAGE).parent.mkdir(parents=True, exist_ok=True)
+    (root / paths.LINEAGE).write_text(json.dumps(lineage(model_md5)))
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", f"model {model_md5}")
+    (root / paths.VERDICT).parent.mkdir(parents=True, exist_ok=True)
+    model_id = judged or f"{NAME}-{model_md5[:12]}"
+    failed = [] if verdict == "PASS" else ["champion:roc_auc"]
+    (root / paths.VERDICT).write_text(
+        json.dumps({"verdict": verdict, "failed": failed, "model_id": model_id})
+    )
+
+
+@pytest.fixture
+def repo(tmp_path) -> Path:
+    git(tmp_path, "init", "-q", "-b", "main")
+    (tmp_path / ".gitignore").write_text("reports/\n")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "init")
+    return tmp_path
+
+
+def test_a_passing_committed_model_is_registered_with_what_it_is(repo):
+    trained(repo, "a" * 32)
+    version = register(repo, NAME)
+    assert (version.version, version.tag, version.model_tag) == (
+        "v0.1.0",
+        "churn@v0.1.0",
+        "churn:v0.1.0",
+    )
+    assert version.commit == git(repo, "rev-parse", "HEAD")
+    record = version.record
+    assert record["model_id"] == f"{NAME}-{'a' * 12}"
+    assert (record["bento_model"], record["image_tag"]) == ("churn:v0.1.0", "0.1.0")
+    assert record["commit"] == version.commit
+    assert record["data_md5"]["train"] == "train-md5"
+    assert record["metrics"] == {"roc_auc": 0.91}
+    assert "churn@v0.1.0" in git(repo, "tag", "-l")
+
+
+@pytest.mark.parametrize(
+    ("verdict", "judged", "dirty", "message"),
+    [
+        ("FAIL", None, False, "the gates failed"),
+        ("PASS", "churn-000000000000", False, "not the pipeline's"),
+        ("PASS", None, True, "uncommitted changes"),
+    ],
+)
+def test_nothing_is_registered_without_passing_gates_for_this_committed_model(
+    repo, verdict, judged, dirty, message
+):
+    trained(repo, "b" * 32, verdict, judged)
+    if dirty:
+        (repo / paths.LINEAGE).write_text("{}")
+    with pytest.raises(ReleaseError, match=message):
+        register(repo, NAME)
+    assert versions(repo, NAME) == []
+
+
+def test_no_verdict_is_refused_with_the_command_to_run(repo):
+    trained(repo, "c" * 32)
+    (repo / paths.VERDICT).unlink()
+    with pytest.raises(ReleaseError, match="make pr"):
+        register(repo, NAME)
+
+
+def test_versions_follow_their_numbers_and_a_model_is_registered_once(repo):
+    trained(repo, "a" * 32)
+    register(repo, NAME)
+    with pytest.raises(ReleaseError, match=r"registered already as churn@v0\.1\.0"):
+        register(repo, NAME)
+    trained(repo, "b" * 32)
+    register(repo, NAME, "patch")
+    trained(repo, "c" * 32)
+    register(repo, NAME, "major")
+    # registered within the same second: the order comes from the numbers, not the tags' time
+    assert [v.version for v in versions(repo, NAME)] == ["v0.1.0", "v0.1.1", "v1.0.0"]
+    assert bumped("v1.4.2", "minor") == "v1.5.0"
+    with pytest.raises(ReleaseError, match="not a registered version"):
+        find(repo, NAME, "v9.9.9")
+
+
+def test_the_versions_table_says_where_each_version_runs_and_since_when(repo):
+    trained(repo, "a" * 32)
+    register(repo, NAME)
+    trained(repo, "b" * 32)
+    register(repo, NAME)
+    environments = repo / "deploy/environments"
+    environments.mkdir(parents=True)
+    (environments / "production.yaml").write_text("champion: churn:v0.1.0\n")
+    (environments / "staging.yaml").write_text(
+        "champion: churn:v0.1.0\nchallenger: churn:v0.2.0\nstrategy: {type: shadow}\n"
+    )
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "promote")
+    gto.api.assign(str(repo), NAME, "staging", version="v0.2.0")
+    table = versions_table(versions(repo, NAME), repo).splitlines()
+    today = git(repo, "log", "-1", "--format=%cs")
+    newest, oldest = table[1], table[2]
+    assert newest.startswith("v0.2.0")
+    assert f"staging challenger (shadow) since {today}" in newest
+    assert "staging" in newest.split("staging challenger")[0], "the GTO stage is listed"
+    assert f"production champion (single) since {today}" in oldest
+    assert "0.91" in oldest

@@ -92,8 +92,14 @@ def _serving(args: argparse.Namespace, settings: Settings) -> int:
     from modelops.serving import bento, demo, state, store
 
     if args.command == "check-state":
-        for file in args.files:
-            print(f"{file}: valid, serves {state.load_state(file, store.resolve).versions}")
+        from modelops.release import policy
+
+        for file in map(Path, args.files):
+            if file.stem in settings.release.stages:  # registered versions, stage order
+                checked = policy.check(Path("."), settings, file)
+            else:  # models in this machine's BentoML store
+                checked = state.load_state(file, store.resolve)
+            print(f"{file}: valid, serves {checked.versions}")
         return 0
     tag = bento.build(settings)
     print(f"bento {tag}")

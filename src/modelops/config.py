@@ -212,6 +212,18 @@ class ServingSettings(_Section):
     log: PredictionLogSettings = PredictionLogSettings()
 
 
+class ReleaseSettings(_Section):
+    """Releasing versions (README: Releasing and rolling back)."""
+
+    stages: list[str] = Field(["staging", "production"], min_length=1)  # promotion order
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Self:
+        if len(set(self.stages)) < len(self.stages) or "local" in self.stages:
+            raise ValueError("stages must be distinct environments other than local")
+        return self
+
+
 class Settings(_Section):
     """Everything in params.yaml."""
 
@@ -227,6 +239,7 @@ class Settings(_Section):
     gates: GateSettings = GateSettings()
     behaviour: BehaviourSettings = BehaviourSettings()
     serving: ServingSettings = ServingSettings()
+    release: ReleaseSettings = ReleaseSettings()
 
     @model_validator(mode="after")
     def _columns_exist(self) -> Self:

@@ -1,0 +1,53 @@
+"""The release rules of a desired-state file, on top of its structure (serving/state.py):
+an environment of ``release.stages`` names registered versions only (``<model>:vX.Y.Z``,
+never ``latest``), each having served in every earlier stage, and a challenger newer
+than its champion. ``local`` is exempt: it may serve ``<model>:latest``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from modelops.config import Settings
+from modelops.release.registry import VERSION, ReleaseError, find, parse
+from modelops.serving.state import DesiredState, DesiredStateError, parse_state
+
+
+def check(root: Path, settings: Settings, path: Path) -> DesiredState:
+    """The desired state of ``path`` if it keeps the release rules; DesiredStateError
+    naming the file and every field that breaks one."""
+    state = parse_state(path.read_text(), str(path), lambda tag: tag)  # tags: the registry's
+    stages = settings.release.stages
+    if path.stem not in stages:
+        return state
+    earlier = stages[: stages.index(path.stem)]
+    problems, numbers = [], {}
+    for role in ("champion", "challenger"):
+        tag = getattr(state, role)
+        if tag is None:
+            continue
+        name, _, version = tag.partition(":")
+        if name != settings.model.name or not VERSION.fullmatch(version):
+            problems.append(
+                f"{role}: '{tag}' is not a registered version: name one as "
+                f"{settings.model.name}:vX.Y.Z (`make versions` lists them)"
+            )
+            continue
+        try:
+            registered = find(root, name, version)
+        except ReleaseError as exc:
+            problems.append(f"{role}: {exc}")
+            continue
+        numbers[role] = parse(version)
+        for stage in earlier:
+            if stage not in registered.stages:
+                problems.append(
+                    f"{role}: {tag} has not served in {stage} yet: promote it there first "
+                    f"(`make promote ENV={stage} VERSION={version} ...`)"
+                )
+    if "challenger" in numbers and numbers["challenger"] <= numbers["champion"]:
+        problems.append(
+            f"challenger: {state.challenger} is not newer than the champion {state.champion}"
+        )
+    if problems:
+        raise DesiredStateError(f"{path}: refused:\n  " + "\n  ".join(problems))
+    return state

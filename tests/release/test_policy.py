@@ -1,0 +1,78 @@
+"""The release rules of desired-state files: stage environments name registered versions,
+in stage order, with a newer challenger; the file and field are named; local is exempt."""
+
+from __future__ import annotations
+
+import gto.api
+import pytest
+
+from modelops.release.policy import check
+from modelops.release.registry import register
+from modelops.serving.state import DesiredStateError
+from tests.conftest import with_updates
+from tests.release.support import NAME, trained
+
+
+@pytest.fixture
+def release_settings(settings):
+    return with_updates(settings, model={"name": NAME})
+
+
+@pytest.fixture
+def released(repo):
+    """v0.1.0 (served in staging and production) and v0.2.0 (not deployed yet)."""
+    trained(repo, "a" * 32)
+    register(repo, NAME)
+    for stage in ("staging", "production"):
+        gto.api.assign(str(repo), NAME, stage, version="v0.1.0")
+    trained(repo, "b" * 32)
+    register(repo, NAME)
+    return repo
+
+
+def state(repo, env: str, text: str):
+    path = repo / "deploy/environments" / f"{env}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("env", "text", "problem"),
+    [
+        ("production", "champion: churn:latest\n", "champion: 'churn:latest' is not a registered"),
+        ("staging", "champion: churn:v0.9.0\n", "churn@v0.9.0 is not a registered version"),
+        ("staging", "champion: other:v0.1.0\n", "champion: 'other:v0.1.0' is not a registered"),
+        (
+            "production",
+            "champion: churn:v0.1.0\nchallenger: churn:v0.2.0\n"
+            "strategy: {type: canary, percent: 5}\n",
+            "challenger: churn:v0.2.0 has not served in staging yet",
+        ),
+        (
+            "staging",
+            "champion: churn:v0.2.0\nchallenger: churn:v0.1.0\nstrategy: {type: shadow}\n",
+            "challenger: churn:v0.1.0 is not newer than the champion churn:v0.2.0",
+        ),
+    ],
+)
+def test_a_state_that_breaks_a_release_rule_is_refused_naming_file_and_field(
+    released, release_settings, env, text, problem
+):
+    path = state(released, env, text)
+    with pytest.raises(DesiredStateError, match="refused") as refused:
+        check(released, release_settings, path)
+    assert str(path) in str(refused.value)
+    assert problem in str(refused.value)
+
+
+def test_states_that_keep_the_rules_pass_and_local_may_serve_latest(released, release_settings):
+    shadow = "champion: churn:v0.1.0\nchallenger: churn:v0.2.0\nstrategy: {type: shadow}\n"
+    assert check(released, release_settings, state(released, "staging", shadow)).versions == [
+        "churn:v0.1.0",
+        "churn:v0.2.0",
+    ]
+    production = state(released, "production", "champion: churn:v0.1.0\n")
+    assert check(released, release_settings, production).champion == "churn:v0.1.0"
+    local = state(released, "local", "champion: churn:latest\n")
+    assert check(released, release_settings, local).champion == "churn:latest"

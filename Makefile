@@ -47,7 +47,7 @@ PORT ?= 3000
 
 .PHONY: adopt help setup system-deps postgres bento serve data simulate repro summary test test-fast lint format bench clean \
 	champion pr-repro behaviour parity gates report report-preview comment job-summary pr bench-pr check-clean \
-	bench-serving model-changed prune-log k8s-render release versions
+	bench-serving model-changed prune-log k8s-render release versions promote rollback
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -142,6 +142,15 @@ release: setup ## register the pipeline's model (gates passed, outputs committed
 
 versions: setup ## list registered versions: metrics, stages reached, where each is served and since when
 	modelops versions
+
+promote: setup ## commit ENV's next desired state on a branch for a pull request: ENV= VERSION= STRATEGY=shadow|canary:N|ab:N|blue_green|full
+	@if [ -z "$(ENV)" ] || [ -z "$(VERSION)" ] || [ -z "$(STRATEGY)" ]; then \
+		echo "usage: make promote ENV=<env> VERSION=vX.Y.Z STRATEGY=<shadow|canary:N|ab:N|blue_green|full>"; exit 2; fi
+	modelops promote --env "$(ENV)" --version "$(VERSION)" --strategy "$(STRATEGY)"
+
+rollback: setup ## restore ENV's previous desired state now (a revert commit): ENV=<env>
+	@if [ -z "$(ENV)" ]; then echo "usage: make rollback ENV=<env>"; exit 2; fi
+	modelops rollback --env "$(ENV)"
 
 champion: setup ## fetch the model of BASE (default main) from DVC, or retrain BASE's pipeline
 	modelops champion --base "$(BASE)"

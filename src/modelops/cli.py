@@ -74,10 +74,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     release.add_argument("--bump", choices=["major", "minor", "patch"], default="minor")
     commands.add_parser("versions", help="registered versions, their metrics, where each runs")
+    promote = commands.add_parser(
+        "promote", help="commit an environment's next desired state on a branch (a pull request)"
+    )
+    promote.add_argument("--env", required=True, help="environment (deploy/environments/<env>)")
+    promote.add_argument("--version", required=True, help="registered version, vX.Y.Z")
+    promote.add_argument(
+        "--strategy", required=True, help="shadow, canary:<percent>, ab:<percent>, blue_green, full"
+    )
+    rollback = commands.add_parser(
+        "rollback", help="restore an environment's previous desired state (a revert commit)"
+    )
+    rollback.add_argument("--env", required=True, help="environment (deploy/environments/<env>)")
     return parser
 
 
 SERVING_COMMANDS = ("bento", "serve", "demo", "check-state")
+RELEASE_COMMANDS = ("release", "versions", "promote", "rollback")
 
 
 def _quiet(*others: str) -> None:
@@ -96,7 +109,7 @@ def _serving(args: argparse.Namespace, settings: Settings) -> int:
 
         for file in map(Path, args.files):
             if file.stem in settings.release.stages:  # registered versions, stage order
-                checked = policy.check(Path("."), settings, file)
+                checked = policy.check(Path(), settings, file)
             else:  # models in this machine's BentoML store
                 checked = state.load_state(file, store.resolve)
             print(f"{file}: valid, serves {checked.versions}")
@@ -141,9 +154,12 @@ def _prune_log(settings: Settings, *, dry_run: bool) -> int:
 
 
 def _release(args: argparse.Namespace, settings: Settings) -> int:
-    """Register a version (`make release`), or list them (`make versions`)."""
+    """Register a version (`make release`), list them (`make versions`), promote one or
+    roll an environment back."""
     from modelops.release import registry, show
 
+    if args.command in ("promote", "rollback"):
+        return _change_environment(args, settings)
     name, root = settings.model.name, Path()
     if args.command == "versions":
         print(show.versions_table(registry.versions(root, name), root))
@@ -158,6 +174,27 @@ def _release(args: argparse.Namespace, settings: Settings) -> int:
         "`git push origin %s`", version.version, version.tag, version.commit[:12],
         version.model_tag, version.tag,
     )  # fmt: skip
+    return 0
+
+
+def _change_environment(args: argparse.Namespace, settings: Settings) -> int:
+    """`make promote` and `make rollback`: a commit to an environment's desired state."""
+    from modelops.release import promote
+
+    if args.command == "promote":
+        change = promote.promote(Path(), settings, args.env, args.version, args.strategy)
+        print(change.diff)
+        print(
+            f"\ncommitted on branch {change.branch} ({change.commit[:12]}); open the pull "
+            f"request: git push origin {change.branch} && gh pr create --head {change.branch}"
+        )
+        return 0
+    change = promote.rollback(Path(), settings, args.env)
+    print(change.diff)
+    print(
+        f"\nrolled back {change.environment} on {change.branch} ({change.commit[:12]}); a local "
+        f"service watching the file applies it within serving.reload_interval_s; push to deploy"
+    )
     return 0
 
 
@@ -210,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
             return _serving(args, settings)
         if args.command == "log":
             return _prune_log(settings, dry_run=args.dry_run)
-        if args.command in ("release", "versions"):
+        if args.command in RELEASE_COMMANDS:
             return _release(args, settings)
         if args.data_command == "get":
             log.info("%s", dataset.get(settings))

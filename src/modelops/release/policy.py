@@ -12,10 +12,11 @@ from modelops.release.registry import VERSION, ReleaseError, find, parse
 from modelops.serving.state import DesiredState, DesiredStateError, parse_state
 
 
-def check(root: Path, settings: Settings, path: Path) -> DesiredState:
-    """The desired state of ``path`` if it keeps the release rules; DesiredStateError
-    naming the file and every field that breaks one."""
-    state = parse_state(path.read_text(), str(path), lambda tag: tag)  # tags: the registry's
+def check(root: Path, settings: Settings, path: Path, text: str | None = None) -> DesiredState:
+    """The desired state of ``path`` (or ``text``, meant for it) if it keeps the release
+    rules; DesiredStateError naming the file and every field that breaks one."""
+    text = path.read_text() if text is None else text
+    state = parse_state(text, str(path), lambda tag: tag)  # tags: the registry's
     stages = settings.release.stages
     if path.stem not in stages:
         return state

@@ -47,7 +47,7 @@ PORT ?= 3000
 
 .PHONY: adopt help setup system-deps postgres bento serve data simulate repro summary test test-fast lint format bench clean \
 	champion pr-repro behaviour parity gates report report-preview comment job-summary pr bench-pr check-clean \
-	bench-serving model-changed prune-log k8s-render release versions promote rollback
+	bench-serving model-changed prune-log k8s-render release versions promote rollback deploy undeploy
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -151,6 +151,14 @@ promote: setup ## commit ENV's next desired state on a branch for a pull request
 rollback: setup ## restore ENV's previous desired state now (a revert commit): ENV=<env>
 	@if [ -z "$(ENV)" ]; then echo "usage: make rollback ENV=<env>"; exit 2; fi
 	modelops rollback --env "$(ENV)"
+
+deploy: setup ## this machine serves ENV's desired state (starts, reloads, bakes a canary, rolls back on a breach): ENV=<env> [DEPLOY_PORT=]
+	@if [ -z "$(ENV)" ]; then echo "usage: make deploy ENV=<env> [DEPLOY_PORT=<port>]"; exit 2; fi
+	modelops deploy --env "$(ENV)" $(if $(DEPLOY_PORT),--port "$(DEPLOY_PORT)")
+
+undeploy: setup ## stop this machine's service of ENV
+	@if [ -z "$(ENV)" ]; then echo "usage: make undeploy ENV=<env>"; exit 2; fi
+	modelops deploy --env "$(ENV)" --stop
 
 champion: setup ## fetch the model of BASE (default main) from DVC, or retrain BASE's pipeline
 	modelops champion --base "$(BASE)"

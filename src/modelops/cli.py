@@ -69,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
         "prune", help="delete rows older than serving.log.retention_days, in small batches"
     )
     prune.add_argument("--dry-run", action="store_true", help="count them, delete nothing")
+    _release_parsers(commands)
+    return parser
+
+
+def _release_parsers(commands: argparse._SubParsersAction) -> None:
+    """The commands of releasing: release, versions, promote, rollback, deploy."""
     release = commands.add_parser(
         "release", help="register the pipeline's model (gates passed) as the next version"
     )
@@ -86,11 +92,16 @@ def _parser() -> argparse.ArgumentParser:
         "rollback", help="restore an environment's previous desired state (a revert commit)"
     )
     rollback.add_argument("--env", required=True, help="environment (deploy/environments/<env>)")
-    return parser
+    deploy = commands.add_parser(
+        "deploy", help="make this machine's service of ENV serve its desired-state file"
+    )
+    deploy.add_argument("--env", required=True, help="environment (deploy/environments/<env>)")
+    deploy.add_argument("--port", type=int, help="port of a service started now (default: free)")
+    deploy.add_argument("--stop", action="store_true", help="stop the environment's service")
 
 
 SERVING_COMMANDS = ("bento", "serve", "demo", "check-state")
-RELEASE_COMMANDS = ("release", "versions", "promote", "rollback")
+RELEASE_COMMANDS = ("release", "versions", "promote", "rollback", "deploy")
 
 
 def _quiet(*others: str) -> None:
@@ -160,6 +171,8 @@ def _release(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.command in ("promote", "rollback"):
         return _change_environment(args, settings)
+    if args.command == "deploy":
+        return _deploy(args, settings)
     name, root = settings.model.name, Path()
     if args.command == "versions":
         print(show.versions_table(registry.versions(root, name), root))
@@ -195,6 +208,24 @@ def _change_environment(args: argparse.Namespace, settings: Settings) -> int:
         f"\nrolled back {change.environment} on {change.branch} ({change.commit[:12]}); a local "
         f"service watching the file applies it within serving.reload_interval_s; push to deploy"
     )
+    return 0
+
+
+def _deploy(args: argparse.Namespace, settings: Settings) -> int:
+    """`make deploy`: this machine's service of an environment serves its file."""
+    _quiet("bentoml")
+    from modelops.release import deploy
+
+    if args.stop:
+        print(f"stopped the {args.env} service" if deploy.stop(Path(), args.env) else "none ran")
+        return 0
+    done = deploy.deploy(Path(), settings, args.env, args.port)
+    print(f"{done.environment}: {done.url} serves {', '.join(done.serving)}")
+    if done.rolled_back:
+        print(f"the canary breached ({done.rolled_back}): rolled back (a revert commit)")
+        return 1
+    for recorded in done.stages_recorded:
+        print(f"registry: {recorded}")
     return 0
 
 

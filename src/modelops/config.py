@@ -212,10 +212,21 @@ class ServingSettings(_Section):
     log: PredictionLogSettings = PredictionLogSettings()
 
 
+class CanarySettings(_Section):
+    """How `make deploy` bakes a canary on this machine before calling it healthy."""
+
+    bake_s: float = Field(60.0, gt=0)
+    interval_s: float = Field(2.0, gt=0)
+    min_requests: int = Field(50, ge=1)  # challenger answers before its error rate counts
+    max_error_rate: float = Field(0.01, ge=0, le=1)  # scoring failures / challenger requests
+    max_p99_ms: float = Field(250.0, gt=0)  # /predict* p99 while the canary bakes
+
+
 class ReleaseSettings(_Section):
     """Releasing versions (README: Releasing and rolling back)."""
 
     stages: list[str] = Field(["staging", "production"], min_length=1)  # promotion order
+    canary: CanarySettings = CanarySettings()
 
     @model_validator(mode="after")
     def _distinct(self) -> Self:

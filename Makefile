@@ -47,7 +47,8 @@ PORT ?= 3000
 
 .PHONY: adopt help setup system-deps postgres bento serve data simulate repro summary test test-fast lint format bench clean \
 	champion pr-repro behaviour parity gates report report-preview comment job-summary pr bench-pr check-clean \
-	bench-serving model-changed prune-log k8s-render release versions promote rollback deploy undeploy
+	bench-serving model-changed prune-log k8s-render release versions promote rollback deploy undeploy \
+	push-release image open-pr k8s-deploy record-stage check-state environments-changed
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -148,8 +149,9 @@ promote: setup ## commit ENV's next desired state on a branch for a pull request
 		echo "usage: make promote ENV=<env> VERSION=vX.Y.Z STRATEGY=<shadow|canary:N|ab:N|blue_green|full>"; exit 2; fi
 	modelops promote --env "$(ENV)" --version "$(VERSION)" --strategy "$(STRATEGY)"
 
-rollback: setup ## restore ENV's previous desired state now (a revert commit): ENV=<env>
-	@if [ -z "$(ENV)" ]; then echo "usage: make rollback ENV=<env>"; exit 2; fi
+rollback: setup ## restore ENV's previous desired state now (a revert commit): ENV=<env> [BRANCH=<new branch>]
+	@if [ -z "$(ENV)" ]; then echo "usage: make rollback ENV=<env> [BRANCH=<new branch for a pull request>]"; exit 2; fi
+	$(if $(BRANCH),git switch -c "$(BRANCH)")
 	modelops rollback --env "$(ENV)"
 
 deploy: setup ## this machine serves ENV's desired state (starts, reloads, bakes a canary, rolls back on a breach): ENV=<env> [DEPLOY_PORT=]
@@ -159,6 +161,46 @@ deploy: setup ## this machine serves ENV's desired state (starts, reloads, bakes
 undeploy: setup ## stop this machine's service of ENV
 	@if [ -z "$(ENV)" ]; then echo "usage: make undeploy ENV=<env>"; exit 2; fi
 	modelops deploy --env "$(ENV)" --stop
+
+# CI (release.yml, deploy.yml, rollback.yml): GitHub's `gh` CLI and GH_TOKEN authenticate
+# git pushes and pull requests; git takes the bot's identity from GIT_AUTHOR_*/GIT_COMMITTER_*.
+push-release: ## push the registry's tags (versions <model>@vX.Y.Z, stages <model>#<env>#N) to origin
+	@if [ -n "$$GH_TOKEN" ]; then gh auth setup-git; fi
+	git tag --list '*@v*' '*#*#*' | xargs --no-run-if-empty git push origin
+
+image: setup ## CI: containerize the Bento, push IMAGE:<newest version> (Docker; REGISTRY_USER/REGISTRY_TOKEN log in)
+	@if [ -z "$(IMAGE)" ]; then echo "usage: make image IMAGE=ghcr.io/<owner>/<name>"; exit 2; fi
+	@if [ -n "$$REGISTRY_TOKEN" ]; then \
+		echo "$$REGISTRY_TOKEN" | docker login "$${IMAGE%%/*}" -u "$$REGISTRY_USER" --password-stdin; fi
+	modelops image --repository "$(IMAGE)"
+
+# The branch of the newest promotion or rollback commit, unless BRANCH is given.
+open-pr: ## CI: push BRANCH (default: the newest promote/* or rollback/* branch) and open its pull request
+	gh auth setup-git
+	@branch="$(BRANCH)"; if [ -z "$$branch" ]; then branch=$$(git for-each-ref --sort=-committerdate \
+		--format='%(refname:short)' refs/heads/promote refs/heads/rollback | head -1); fi; \
+	if [ -z "$$branch" ]; then echo "no promote/* or rollback/* branch to open"; exit 2; fi; \
+	git push origin "$$branch" && gh pr create --head "$$branch" --base main --fill
+
+k8s-deploy: setup ## CI: render ENV's overlay with its version's image, apply it, wait until healthy (KUBECONFIG or KUBECONFIG_B64)
+	@if [ -z "$(ENV)" ]; then echo "usage: make k8s-deploy ENV=<staging|production>"; exit 2; fi
+	@mkdir -p build
+	$(MAKE) --no-print-directory k8s-render ENV="$(ENV)" IMAGE_TAG="$$(modelops image-tag --env "$(ENV)")" > build/$(ENV).yaml
+	@set -e; if [ -n "$$KUBECONFIG_B64" ]; then umask 077; echo "$$KUBECONFIG_B64" | base64 -d > build/kubeconfig; \
+		export KUBECONFIG="$(CURDIR)/build/kubeconfig"; fi; \
+	kubectl apply -f build/$(ENV).yaml; \
+	kubectl -n "modelops-$(ENV)" wait rollout/model-service --for=jsonpath='{.status.phase}'=Healthy --timeout=30m
+
+record-stage: setup ## record that the versions ENV's file names reached ENV (gto assign), after a healthy rollout
+	@if [ -z "$(ENV)" ]; then echo "usage: make record-stage ENV=<env>"; exit 2; fi
+	modelops deploy --env "$(ENV)" --record-only
+
+environments-changed: setup ## environments=<JSON list of release stages whose desired state BASE...HEAD changes> (also to GITHUB_OUTPUT)
+	@echo "environments=$$(modelops environments-changed --base "$(BASE)")" | tee -a "$${GITHUB_OUTPUT:-/dev/null}"
+
+FILES ?= deploy/environments/*.yaml
+check-state: setup ## validate desired-state files (structure; release rules for release.stages): FILES=
+	modelops check-state $(FILES)
 
 champion: setup ## fetch the model of BASE (default main) from DVC, or retrain BASE's pipeline
 	modelops champion --base "$(BASE)"

@@ -4,7 +4,9 @@ actionlint and zizmor are clean. The pull-request report workflow runs untrusted
 with the least it needs: no pull_request_target, no secrets in forks or in `run:`, the
 gates decide the check. The scheduled prediction-log retention job gets the log's URL
 and nothing else. Dependabot and CODEOWNERS cover what decides a merge. The
-ruleset in .github/rulesets/ requires the checks those workflows report, by their names."""
+ruleset in .github/rulesets/ requires the checks those workflows report, by their names.
+Releasing chains the gates, the registration, the image and the promotion pull request in
+one job; deployment binds each environment's secret to its own job."""
 
 import json
 import os
@@ -17,10 +19,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from modelops.release.environments import changed
 from tests.conftest import REPO
 
 WORKFLOWS = sorted((REPO / ".github/workflows").glob("*.yml"))
-MAKE_TARGETS = set(re.findall(r"^([a-z][a-z-]*):", (REPO / "Makefile").read_text(), re.MULTILINE))
+MAKE_TARGETS = set(
+    re.findall(r"^([a-z][a-z0-9-]*):", (REPO / "Makefile").read_text(), re.MULTILINE)
+)
 CLI_COMMANDS = ("modelops ", "dvc ")
 MAKE_VAR = re.compile(r"[A-Z_][A-Z0-9_]*=")
 
@@ -526,3 +531,71 @@ def test_the_default_branch_requires_review_the_checks_and_linear_history():
     assert expected <= set(required_contexts(ruleset))
     # The report compares with the base branch's model: it must be the latest base.
     assert rules["required_status_checks"]["strict_required_status_checks_policy"] is True
+
+
+def run_order(workflow: dict, job: str) -> list[str]:
+    """The make targets a job's steps run, in order."""
+    return [
+        step["run"].split()[1]
+        for step in workflow["jobs"][job]["steps"]
+        if step.get("run", "").startswith("make ")
+    ]
+
+
+def test_release_chains_gates_registration_image_and_promotion_in_one_job():
+    release = load_workflow(REPO / ".github/workflows/release.yml")
+    assert release["on"]["push"]["branches"] == ["main"]
+    assert release["concurrency"]["cancel-in-progress"] is False
+    order = run_order(release, "release")
+    assert order.index("gates") < order.index("release") < order.index("push-release")
+    assert order.index("release") < order.index("image") < order.index("promote")
+    assert order[-1] == "open-pr"
+    opener = release["jobs"]["release"]["steps"][-1]
+    assert "secrets.RELEASE_TOKEN || secrets.GITHUB_TOKEN" in opener["env"]["GH_TOKEN"]
+    assert set(release["jobs"]["release"]["permissions"]) == {
+        "contents", "packages", "pull-requests"
+    }  # fmt: skip
+
+
+def test_deploy_rolls_out_each_changed_environment_with_its_own_secret_then_records_it():
+    deploy = load_workflow(REPO / ".github/workflows/deploy.yml")
+    job = deploy["jobs"]["rollout"]
+    assert job["environment"] == "${{ matrix.environment }}"
+    assert job["concurrency"]["cancel-in-progress"] is False
+    assert job["strategy"]["max-parallel"] == 1
+    order = run_order(deploy, "rollout")
+    assert order == ["setup", "check-state", "k8s-deploy", "record-stage", "push-release"]
+    with_kubeconfig = [s for s in job["steps"] if "secrets.KUBECONFIG" in json.dumps(s)]
+    assert [s["run"].split()[1] for s in with_kubeconfig] == ["k8s-deploy"]
+
+
+def test_rollback_is_one_dispatch_per_release_environment():
+    rollback = load_workflow(REPO / ".github/workflows/rollback.yml")
+    choice = rollback["on"]["workflow_dispatch"]["inputs"]["environment"]
+    assert choice["options"] == ["staging", "production"]
+    assert run_order(rollback, "rollback") == ["setup", "rollback", "open-pr"]
+
+
+def test_environments_changed_lists_the_release_stages_a_push_changes(tmp_path):
+    env = os.environ | {
+        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
+    }  # fmt: skip
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=tmp_path, env=env, check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    folder = tmp_path / "deploy/environments"
+    folder.mkdir(parents=True)
+    for name in ("local", "staging", "production"):
+        (folder / f"{name}.yaml").write_text("champion: m:latest\n")
+    git("init", "-q", "-b", "main")
+    git("add", "-A")
+    git("commit", "-qm", "states")
+    before = git("rev-parse", "HEAD")
+    (folder / "production.yaml").write_text("champion: m:v1.0.0\n")
+    (folder / "local.yaml").write_text("champion: m:v1.0.0\n")
+    git("commit", "-qam", "promote")
+    assert changed(tmp_path, before, ["staging", "production"]) == ["production"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -98,10 +99,28 @@ def _release_parsers(commands: argparse._SubParsersAction) -> None:
     deploy.add_argument("--env", required=True, help="environment (deploy/environments/<env>)")
     deploy.add_argument("--port", type=int, help="port of a service started now (default: free)")
     deploy.add_argument("--stop", action="store_true", help="stop the environment's service")
+    deploy.add_argument(
+        "--record-only",
+        action="store_true",
+        help="only record the stage of the versions the file names (after a cluster rollout)",
+    )
+    image = commands.add_parser("image-tag", help="the image tag of what ENV's file deploys")
+    image.add_argument("--env", required=True, help="environment (deploy/environments/<env>)")
+    changed = commands.add_parser(
+        "environments-changed", help="JSON list of release stages whose file BASE..HEAD changes"
+    )
+    changed.add_argument("--base", required=True, help="the commit before (a push's before)")
+    push = commands.add_parser(
+        "image", help="CI: containerize the Bento as REPOSITORY:<newest version>, push it"
+    )
+    push.add_argument("--repository", required=True, help="e.g. ghcr.io/<owner>/<name>")
 
 
 SERVING_COMMANDS = ("bento", "serve", "demo", "check-state")
-RELEASE_COMMANDS = ("release", "versions", "promote", "rollback", "deploy")
+RELEASE_COMMANDS = (
+    *("release", "versions", "promote", "rollback", "deploy"),
+    *("image-tag", "image", "environments-changed"),
+)
 
 
 def _quiet(*others: str) -> None:
@@ -174,6 +193,16 @@ def _release(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "deploy":
         return _deploy(args, settings)
     name, root = settings.model.name, Path()
+    if args.command == "image-tag":
+        print(registry.image_tag(root, settings, args.env))
+        return 0
+    if args.command == "image":
+        return _image(settings, args.repository)
+    if args.command == "environments-changed":
+        from modelops.release.environments import changed
+
+        print(json.dumps(changed(root, args.base, settings.release.stages)))
+        return 0
     if args.command == "versions":
         print(show.versions_table(registry.versions(root, name), root))
         return 0
@@ -195,7 +224,15 @@ def _change_environment(args: argparse.Namespace, settings: Settings) -> int:
     from modelops.release import promote
 
     if args.command == "promote":
-        change = promote.promote(Path(), settings, args.env, args.version, args.strategy)
+        version = args.version
+        if version == "latest":  # the newest registered version (the release workflow)
+            from modelops.release.registry import versions
+
+            registered = versions(Path(), settings.model.name)
+            if not registered:
+                raise promote.PromotionError("no registered version: `make release` first")
+            version = registered[-1].version
+        change = promote.promote(Path(), settings, args.env, version, args.strategy)
         print(change.diff)
         print(
             f"\ncommitted on branch {change.branch} ({change.commit[:12]}); open the pull "
@@ -211,6 +248,25 @@ def _change_environment(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _image(settings: Settings, repository: str) -> int:
+    """Containerize the Bento of the newest registered version and push it (Docker)."""
+    import subprocess
+
+    from modelops.release.registry import versions
+    from modelops.serving import bento
+
+    registered = versions(Path(), settings.model.name)
+    if not registered:
+        raise InputError("no registered version: `make release` first")
+    image = f"{repository.lower()}:{registered[-1].record['image_tag']}"  # OCI: lowercase
+    bento_tag = bento.build(settings)
+    for command in (["bentoml", "containerize", bento_tag, "--image-tag", image],
+                    ["docker", "push", image]):  # fmt: skip
+        subprocess.run(command, check=True)
+    print(f"pushed {image} ({bento_tag})")
+    return 0
+
+
 def _deploy(args: argparse.Namespace, settings: Settings) -> int:
     """`make deploy`: this machine's service of an environment serves its file."""
     _quiet("bentoml")
@@ -218,6 +274,14 @@ def _deploy(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.stop:
         print(f"stopped the {args.env} service" if deploy.stop(Path(), args.env) else "none ran")
+        return 0
+    if args.record_only:
+        from modelops.release.environments import ENVIRONMENTS
+        from modelops.release.policy import check
+
+        served = check(Path(), settings, ENVIRONMENTS / f"{args.env}.yaml")
+        for recorded in deploy.record_stage(Path(), settings, args.env, served):
+            print(f"registry: {recorded}")
         return 0
     done = deploy.deploy(Path(), settings, args.env, args.port)
     print(f"{done.environment}: {done.url} serves {', '.join(done.serving)}")

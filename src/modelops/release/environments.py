@@ -39,3 +39,10 @@ def deployments(root: Path) -> dict[str, list[Deployment]]:
             since = git("log", "-1", "--format=%cs", f"-S{tag}", "--", relative, cwd=root)
             found.setdefault(tag, []).append(Deployment(path.stem, role, strategy, since))
     return found
+
+
+def changed(root: Path, base: str, stages: list[str]) -> list[str]:
+    """The release stages whose desired-state file ``base``..HEAD changes, in stage order."""
+    files = git("diff", "--name-only", base, "HEAD", "--", str(ENVIRONMENTS), cwd=root).split()
+    touched = {Path(f).stem for f in files}
+    return [stage for stage in stages if stage in touched]

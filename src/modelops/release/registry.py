@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import gto.api
+import yaml
 from gto.exceptions import ArtifactNotFound
 
 from modelops import paths
+from modelops.config import Settings
 from modelops.errors import InputError
 from modelops.io import read_json
 from modelops.vcs import git_state
@@ -180,3 +182,18 @@ def _verdict(root: Path) -> dict[str, Any]:
             f"no {paths.VERDICT}: the gates must pass before a release (`make pr`)"
         ) from exc
     return verdict
+
+
+def image_tag(root: Path, settings: Settings, env: str) -> str:
+    """The OCI image tag a cluster runs for ``env``: that of the newest registered
+    version its desired state names (its image carries the older one too)."""
+    state = yaml.safe_load((root / "deploy/environments" / f"{env}.yaml").read_text()) or {}
+    name = settings.model.name
+    named = [
+        find(root, name, tag.partition(":")[2])
+        for tag in (state.get("champion"), state.get("challenger"))
+        if tag and tag.startswith(f"{name}:v")
+    ]
+    if not named:
+        raise ReleaseError(f"deploy/environments/{env}.yaml names no registered version")
+    return str(max(named, key=lambda v: v.number).record["image_tag"])

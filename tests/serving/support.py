@@ -226,3 +226,17 @@ def poison_values(settings: Settings, holdout: pd.DataFrame) -> tuple[str, float
     nan = float(np.nextafter(fail, np.inf))
     assert not holdout[column].isin([fail, nan]).any()
     return column, fail, nan
+
+
+class FailsAbove:
+    """A fitted model that raises for any record whose ``column`` is above ``limit`` (a
+    release that breaks on part of the traffic); the rest as ``model`` scores them."""
+
+    def __init__(self, model: Any, column: str, limit: float) -> None:
+        self.model, self.column, self.limit = model, column, limit
+        self.feature_names_in_ = model.feature_names_in_
+
+    def predict_proba(self, frame: pd.DataFrame) -> Any:
+        if (frame[self.column].to_numpy(dtype=float) > self.limit).any():
+            raise ValueError("broken release")
+        return self.model.predict_proba(frame)

@@ -6,7 +6,8 @@ is served, bakes a canary (watching the challenger's failures and the latency on
 deployment of a registered version records its stage in the registry (`gto assign`).
 
 The running service of each environment is described in ``reports/deploy/<env>.json``
-(url, process id, admin token; never committed).
+(url, process id, admin token; never committed); its prediction log is
+``reports/deploy/<env>.db`` unless MODELOPS_LOG_URL names another.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def deploy(root: Path, settings: Settings, env: str, port: int | None = None) ->
     if not path.exists():
         raise DeployError(f"{path.relative_to(root)}: no such environment")
     state = check(root, settings, path)
-    running, started = _running(root, env), False
+    running, started = find_running(root, env), False
     if running is None:
         running, started = start(root, settings, env, port), True
     served = apply(running)
@@ -92,7 +93,11 @@ def start(root: Path, settings: Settings, env: str, port: int | None = None) -> 
     token = secrets.token_urlsafe(24)
     log = root / RUNS / f"{env}.log"
     variables = server_env(settings) | {
+        "MODELOPS_PARAMS": str((root / "params.yaml").resolve()),
         "MODELOPS_DESIRED_STATE": str((root / ENVIRONMENTS / f"{env}.yaml").resolve()),
+        "MODELOPS_LOG_URL": os.environ.get(
+            "MODELOPS_LOG_URL", f"sqlite:///{(root / RUNS / f'{env}.db').resolve()}"
+        ),
         "MODELOPS_ADMIN_TOKEN": token,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
@@ -117,7 +122,7 @@ def start(root: Path, settings: Settings, env: str, port: int | None = None) -> 
 def stop(root: Path, env: str) -> bool:
     """Stop the local service of ``env`` (SIGTERM: it finishes its requests); False if
     none was running."""
-    running = _running(root, env)
+    running = find_running(root, env)
     (root / RUNS / f"{env}.json").unlink(missing_ok=True)
     if running is None:
         return False
@@ -216,7 +221,7 @@ def record_stage(root: Path, settings: Settings, env: str, served: DesiredState)
     return tuple(recorded)
 
 
-def _running(root: Path, env: str) -> Running | None:
+def find_running(root: Path, env: str) -> Running | None:
     """The local service of ``env`` if it answers, else None."""
     run_file = root / RUNS / f"{env}.json"
     if not run_file.exists():

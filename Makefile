@@ -48,7 +48,7 @@ PORT ?= 3000
 .PHONY: adopt help setup system-deps postgres bento serve data simulate repro summary test test-fast lint format bench clean \
 	champion pr-repro behaviour parity gates report report-preview comment job-summary pr bench-pr check-clean \
 	bench-serving model-changed prune-log k8s-render release versions promote rollback deploy undeploy \
-	push-release image open-pr k8s-deploy record-stage check-state environments-changed
+	push-release image open-pr k8s-deploy record-stage check-state environments-changed bench-rollback
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -275,6 +275,9 @@ bench: setup ## rerun the benchmarks (about 3 minutes; writes bench/results/)
 
 bench-serving: bento ## serving benchmark (wrk from system-deps); writes bench/results/serving.md
 	python bench/serving_bench.py
+
+bench-rollback: repro ## rollback under load: command to previous version on all traffic (writes bench/results/rollback.md)
+	python bench/rollback_bench.py
 
 bench-pr: setup ## the PR-check benchmarks: gate power and the PR job, cold/warm (about 60 minutes)
 	python bench/gate_power.py

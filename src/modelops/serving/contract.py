@@ -55,7 +55,7 @@ _TIMESTAMP = re.compile(
 STRICT = ConfigDict(extra="forbid")
 # Names in the OpenAPI spec besides the record model's: ours, then BentoML's own.
 TAKEN_TITLES = frozenset(
-    {"Reason", "Prediction", "Predictions", "Feedback", "FeedbackResult"}
+    {"Reason", "Prediction", "Predictions", "Feedback", "FeedbackResult", "Problem", "FieldError"}
     | {"InvalidArgument", "NotFound", "InternalServerError", "TaskStatusResponse"}
 )
 

@@ -18,7 +18,7 @@ every round and the median.
 
 Every server gets one worker (ours also runs with two, one per core) and
 OMP_NUM_THREADS=1. Needs `make bento`'s model (the pipeline's models/) and Debian's wrk.
-Run: `make bench-serving` (about 8 minutes; `BEFORE=<rev>` another base, `BEFORE=` none);
+Run: `make bench-serving` (about 6 minutes; `BEFORE=<rev>` another base, `BEFORE=` none);
 writes bench/results/serving.json and serving.md (`--report-only` rewrites the .md from
 the .json). Run it alone: client and servers share the machine's cores.
 """

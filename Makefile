@@ -47,8 +47,8 @@ PORT ?= 3000
 
 .PHONY: adopt help setup system-deps postgres bento serve data simulate repro summary test test-fast lint format bench clean \
 	champion pr-repro behaviour parity gates report report-preview comment job-summary pr bench-pr check-clean \
-	bench-serving model-changed prune-log k8s-render release versions promote rollback deploy undeploy \
-	push-release image open-pr k8s-deploy record-stage check-state environments-changed bench-rollback
+	bench-serving bench-soak model-changed prune-log k8s-render release versions promote rollback deploy \
+	undeploy push-release image open-pr k8s-deploy record-stage check-state environments-changed bench-rollback
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -273,8 +273,13 @@ bench: setup ## rerun the benchmarks (about 3 minutes; writes bench/results/)
 	python bench/bootstrap_bench.py
 	python bench/schema_inference.py
 
-bench-serving: bento ## serving benchmark (wrk from system-deps); writes bench/results/serving.md
-	python bench/serving_bench.py
+bench-serving: BEFORE ?= 7a6ba07
+bench-serving: bento ## serving benchmark, ours now and at BEFORE (default 7a6ba07; wrk from system-deps)
+	python bench/serving_bench.py --before "$(BEFORE)"
+
+bench-soak: SOAK_SECONDS ?= 180
+bench-soak: bento ## soak the service on 127.0.0.1: mixed traffic, a desired-state switch (SOAK_SECONDS=180)
+	python bench/soak.py --seconds "$(SOAK_SECONDS)"
 
 bench-rollback: repro ## rollback under load: command to previous version on all traffic (writes bench/results/rollback.md)
 	python bench/rollback_bench.py

@@ -4,27 +4,41 @@ concurrency 1, 16 and 64 (wrk on 127.0.0.1) for
 - in-process predict of the same Pipeline (the limit; no HTTP),
 - a minimal FastAPI + uvicorn server, sync (`def`) and async (`async def`),
 - plain BentoML adaptive batching of the same Pipeline,
-- our service: validation, routing, reason codes and the prediction log (SQLite) on.
+- our service: validation, routing, reason codes and the prediction log (SQLite) on,
+  as the current code (`ours`, also with two workers) and as the code of a base revision
+  (`ours_before`, `--before REV`, default 7a6ba07: the commit before the hardening of
+  issue 13), with the same model, desired state and wrk settings.
+
+`ours_before` runs from a `git archive` of REV (its src/ first on PYTHONPATH, its own
+params.yaml) and is checked to be the old code: the current code answers an invalid
+record with application/problem+json, the old one does not. The two run side by side
+and are measured alternately, at each concurrency level, over ROUNDS rounds whose order
+flips each round, so that a drift of the machine shows up in both; the report gives
+every round and the median.
 
 Every server gets one worker (ours also runs with two, one per core) and
-OMP_NUM_THREADS=1. Needs `make bento`'s model (the
-pipeline's models/) and Debian's wrk. Run: `make bench-serving` (about 4 minutes);
+OMP_NUM_THREADS=1. Needs `make bento`'s model (the pipeline's models/) and Debian's wrk.
+Run: `make bench-serving` (about 6 minutes; `BEFORE=<rev>` another base, `BEFORE=` none);
 writes bench/results/serving.json and serving.md (`--report-only` rewrites the .md from
-the .json). Run it alone: client and servers
-share the machine's cores.
+the .json). Run it alone: client and servers share the machine's cores.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +67,10 @@ CONCURRENCY = (1, 16, 64)
 DURATION_S = 10
 WARMUP_S = 3
 BODIES = 100
+BEFORE = "7a6ba07"  # the commit before the serving hardening (issue 13)
+ROUNDS = 3  # alternating before/after measurements per concurrency level
+PAIR = ("ours_before", "ours")
+PROBLEM_JSON = "application/problem+json"
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -107,10 +125,10 @@ def in_process(settings: Any, tag: str, holdout: pd.DataFrame) -> dict[str, Any]
     return out
 
 
-def lua_script(folder: Path, bodies: list[str], path: str) -> Path:
-    """A wrk script that cycles through request bodies."""
+def lua_script(folder: Path, name: str, bodies: list[str], path: str) -> Path:
+    """A wrk script for server ``name`` that cycles through request bodies."""
     items = ",\n".join(f"[==[{b}]==]" for b in bodies)
-    script = folder / f"{path.strip('/')}.lua"
+    script = folder / f"{name}.lua"
     script.write_text(
         f"local bodies = {{\n{items}\n}}\nlocal i = 0\n"
         "request = function()\n  i = i % #bodies + 1\n"
@@ -173,7 +191,18 @@ def wrk(url: str, script: Path, connections: int, seconds: int) -> dict[str, Any
     return result | {"wrk_cpu_share": round(wrk_cpu / seconds, 2)}
 
 
+@dataclass(frozen=True)
+class Server:
+    """How to start one server of the benchmark (host and port are added at start)."""
+
+    command: list[str]
+    env: dict[str, str]
+    cwd: Path = REPO
+    path: str = "/predict"
+
+
 def wait_answering(url: str, path: str, body: str, process: subprocess.Popen[bytes]) -> None:
+    """Wait until ``url`` answers ``body`` at ``path`` with 200."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -190,58 +219,76 @@ def wait_answering(url: str, path: str, body: str, process: subprocess.Popen[byt
     raise RuntimeError(f"{url} did not answer")
 
 
-def server_commands(
-    folder: Path, tag: str, port: int
-) -> dict[str, tuple[list[str], dict[str, str], str]]:
-    """name -> (command, extra environment, predict path)."""
-    host = ["--host", "127.0.0.1", "--port", str(port)]
+def git(*args: str) -> str:
+    """The output of a git command in the repository."""
+    done = subprocess.run(
+        ["git", "-C", str(REPO), *args], capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+def checkout(rev: str, folder: Path) -> tuple[Path, dict[str, str]]:
+    """The tree of git revision ``rev`` extracted into ``folder`` (git archive: no
+    worktree to clean up), and what it is: rev, commit, subject."""
+    try:
+        commit = git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+    except subprocess.CalledProcessError:
+        raise SystemExit(
+            f"--before {rev}: no such commit here (a repository made from the template has "
+            "none of its history); `make bench-serving BEFORE=` measures the current code only"
+        ) from None
+    tree = folder / f"before-{commit[:12]}"
+    tree.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", commit], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    return tree, {"rev": rev, "commit": commit, "subject": git("log", "-1", "--format=%s", commit)}
+
+
+def server_specs(folder: Path, tag: str, before: Path | None) -> dict[str, Server]:
+    """Every server of the run by name, in the order of the report; ``before``: the tree
+    of the base revision (None: no ours_before)."""
     state = folder / "state.yaml"
     state.write_text(yaml.safe_dump({"champion": tag, "automation": "partial"}))
     uvicorn = [sys.executable, "-m", "uvicorn", "--app-dir", str(REPO / "bench"), "--workers", "1",
-               "--no-access-log", "--log-level", "warning", *host]  # fmt: skip
-    return {
-        "fastapi_sync": (
-            [*uvicorn, "serving_apps:fastapi_sync"],
-            {"BENCH_APP": "fastapi_sync"},
-            "/predict",
+               "--no-access-log", "--log-level", "warning"]  # fmt: skip
+    plain = ["bentoml", "serve", "serving_apps:PlainBatching", "--working-dir", str(REPO / "bench")]
+    specs = {
+        "fastapi_sync": Server(
+            [*uvicorn, "serving_apps:fastapi_sync"], {"BENCH_APP": "fastapi_sync"}
         ),
-        "fastapi_async": (
-            [*uvicorn, "serving_apps:fastapi_async"],
-            {"BENCH_APP": "fastapi_async"},
-            "/predict",
+        "fastapi_async": Server(
+            [*uvicorn, "serving_apps:fastapi_async"], {"BENCH_APP": "fastapi_async"}
         ),
-        "bentoml_plain_batching": (
-            [
-                "bentoml",
-                "serve",
-                "serving_apps:PlainBatching",
-                "--working-dir",
-                str(REPO / "bench"),
-                *host,
-            ],
-            {},
-            "/predict",
-        ),
-        **{
-            name: (
-                ["bentoml", "serve", "modelops.serving.service:ModelService", *host],
-                {
-                    "MODELOPS_PARAMS": str(params_with_workers(folder, workers)),
-                    "MODELOPS_DESIRED_STATE": str(state),
-                    "MODELOPS_LOG_URL": f"sqlite:///{folder / f'{name}.db'}",
-                },
-                "/predict",
-            )
-            for name, workers in (("ours", 1), ("ours_2_workers", 2))
-        },
+        "bentoml_plain_batching": Server(plain, {}),
     }
+    if before is not None:
+        specs["ours_before"] = ours(folder, "ours_before", state, before, workers=1)
+    specs["ours"] = ours(folder, "ours", state, REPO, workers=1)
+    specs["ours_2_workers"] = ours(folder, "ours_2_workers", state, REPO, workers=2)
+    return specs
 
 
-def params_with_workers(folder: Path, workers: int) -> Path:
-    """params.yaml with serving.workers set."""
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
+def ours(folder: Path, name: str, state: Path, root: Path, workers: int) -> Server:
+    """Our service from the code and params.yaml under ``root``: the repository, or a base
+    revision's tree, whose src/ then comes first on PYTHONPATH so that its modules are the
+    ones imported (the project's own install is an editable path after it)."""
+    env = {
+        "MODELOPS_PARAMS": str(params_with_workers(folder, name, root / "params.yaml", workers)),
+        "MODELOPS_DESIRED_STATE": str(state),
+        "MODELOPS_LOG_URL": f"sqlite:///{folder / f'{name}.db'}",
+    }
+    if root != REPO:
+        env["PYTHONPATH"] = str(root / "src")
+    return Server(["bentoml", "serve", "modelops.serving.service:ModelService"], env, cwd=root)
+
+
+def params_with_workers(folder: Path, name: str, source: Path, workers: int) -> Path:
+    """A copy of params.yaml ``source`` with serving.workers set."""
+    params = yaml.safe_load(source.read_text())
     params["serving"]["workers"] = workers
-    path = folder / f"params-{workers}.yaml"
+    path = folder / f"params-{name}.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     return path
 
@@ -267,47 +314,146 @@ def batch_rows(url: str) -> float | None:
     return round(float(total.group(1)) / float(count.group(1)), 1)
 
 
-def servers(folder: Path, tag: str, records: list[dict[str, Any]]) -> dict[str, Any]:
-    results: dict[str, Any] = {}
+def error_content_type(url: str) -> str:
+    """The media type of the answer to a record that breaks the contract: the hardened
+    service answers application/problem+json (edge.py), the code before it did not."""
+    answer = httpx.post(url + "/predict", json={"not_a_field": 1})
+    if answer.status_code < 400:
+        raise RuntimeError(f"{url} accepted an invalid request ({answer.status_code})")
+    return str(answer.headers.get("content-type", "")).split(";")[0]
+
+
+@contextmanager
+def serving(
+    name: str, server: Server, folder: Path, body: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Start ``server`` on a free port of 127.0.0.1, output to <folder>/<name>.log; yield
+    its URL and process once it answers ``body``; stop it at exit."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    for name, (command, extra, path) in server_commands(folder, tag, port).items():
-        bodies = [body_for(name, r) for r in records]
-        script = lua_script(folder, bodies, path)
-        env = os.environ | {"BENCH_MODEL": str(REPO / paths.MODEL), "OMP_NUM_THREADS": "1"} | extra
-        log = (folder / f"{name}.log").open("wb")
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            wait_answering(url, path, bodies[0], process)
-            wrk(url, script, 16, WARMUP_S)
-            results[name] = {}
+    env = os.environ | {"BENCH_MODEL": str(REPO / paths.MODEL), "OMP_NUM_THREADS": "1"} | server.env
+    command = [*server.command, "--host", "127.0.0.1", "--port", str(port)]
+    with (folder / f"{name}.log").open("wb") as log:
+        process = subprocess.Popen(
+            command, cwd=server.cwd, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_answering(url, server.path, body, process)
+        yield url, process
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def measure(
+    name: str, url: str, script: Path, process: subprocess.Popen[bytes], connections: int
+) -> dict[str, Any]:
+    """One wrk run, with the server's CPU over it (ours: also the mean batch so far)."""
+    start = cpu_seconds(process.pid)
+    run = wrk(url, script, connections, DURATION_S)
+    run["server_cpu_share"] = round((cpu_seconds(process.pid) - start) / DURATION_S, 2)
+    if name.startswith("ours"):
+        run["mean_batch_rows_so_far"] = batch_rows(url)
+    print(name, connections, run, flush=True)
+    return run
+
+
+def solo(name: str, server: Server, folder: Path, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """A server alone: a warm-up, then each concurrency level once."""
+    bodies = [body_for(name, r) for r in records]
+    script = lua_script(folder, name, bodies, server.path)
+    with serving(name, server, folder, bodies[0]) as (url, process):
+        wrk(url, script, 16, WARMUP_S)
+        results = {f"c{c}": measure(name, url, script, process, c) for c in CONCURRENCY}
+    statuses = re.findall(r"status=(\d+)", (folder / f"{name}.log").read_text())
+    if statuses:  # BentoML's access log (ours has it off)
+        results["access_log_statuses"] = dict(Counter(statuses))
+    return results
+
+
+def alternating(
+    pair: dict[str, Server], folder: Path, records: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """ours_before and ours side by side: both started, checked to be the code they claim
+    (error_content_type) and warmed up; then, ROUNDS times, each concurrency level is
+    measured on one and then the other, the order flipping each round. Each level's
+    figures are the median over the rounds; every round is kept under "rounds"."""
+    bodies = [body_for("ours", r) for r in records]
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {
+        name: {f"c{c}": [] for c in CONCURRENCY} for name in pair
+    }
+    with (
+        serving("ours_before", pair["ours_before"], folder, bodies[0]) as before,
+        serving("ours", pair["ours"], folder, bodies[0]) as after,
+    ):
+        live = {"ours_before": before, "ours": after}
+        shapes = {name: error_content_type(url) for name, (url, _) in live.items()}
+        check_versions(shapes)
+        scripts = {name: lua_script(folder, name, bodies, "/predict") for name in live}
+        for name, (url, _) in live.items():
+            wrk(url, scripts[name], 16, WARMUP_S)
+        for round_ in range(1, ROUNDS + 1):
+            order = list(PAIR) if round_ % 2 else list(reversed(PAIR))
             for c in CONCURRENCY:
-                start = cpu_seconds(process.pid)
-                run = wrk(url, script, c, DURATION_S)
-                run["server_cpu_share"] = round((cpu_seconds(process.pid) - start) / DURATION_S, 2)
-                if name.startswith("ours"):
-                    run["mean_batch_rows_so_far"] = batch_rows(url)
-                results[name][f"c{c}"] = run
-                print(name, c, run, flush=True)
-        finally:
-            process.terminate()
-            process.wait(timeout=60)
-            log.close()
-        statuses = re.findall(r"status=(\d+)", (folder / f"{name}.log").read_text())
-        if statuses:  # BentoML's access log (ours has it off)
-            results[name]["access_log_statuses"] = dict(Counter(statuses))
+                for position, name in enumerate(order, 1):
+                    url, process = live[name]
+                    run = measure(name, url, scripts[name], process, c)
+                    runs[name][f"c{c}"].append(run | {"round": round_, "position": position})
+    return {
+        name: {level: median_run(r) | {"rounds": r} for level, r in levels.items()}
+        | {"error_content_type": shapes[name]}
+        for name, levels in runs.items()
+    }
+
+
+def check_versions(shapes: dict[str, str]) -> None:
+    """ours must answer errors as problem+json and ours_before must not; otherwise the
+    before server imported the current code (or the current code lost its edge)."""
+    if shapes["ours"] != PROBLEM_JSON or shapes["ours_before"] == PROBLEM_JSON:
+        raise RuntimeError(
+            f"error media types {shapes}: ours_before is not the code of the base revision"
+        )
+
+
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure's median over the rounds; errors summed, so none hides."""
+    keys = [
+        k
+        for k, v in runs[0].items()
+        if isinstance(v, int | float) and k not in {"round", "position"}
+    ]
+    out: dict[str, Any] = {}
+    for key in keys:
+        values = [r[key] for r in runs if r.get(key) is not None]
+        out[key] = round(float(statistics.median(values)), 3)
+    out["requests"] = sum(r["requests"] for r in runs)
+    out["errors"] = sum(r["errors"] for r in runs)
+    return out
+
+
+def servers(
+    folder: Path, tag: str, records: list[dict[str, Any]], before: Path | None
+) -> dict[str, Any]:
+    """Every server in turn: the peers and ours_2_workers alone, ours_before and ours
+    alternating (ours alone without a base revision)."""
+    specs = server_specs(folder, tag, before)
+    results: dict[str, Any] = {}
+    for name, server in specs.items():
+        if name == "ours_before":
+            results |= alternating({n: specs[n] for n in PAIR}, folder, records)
+        elif name not in results:
+            results[name] = solo(name, server, folder, records)
     return results
 
 
 def report(results: dict[str, Any]) -> str:
-    """The committed markdown table and target checks."""
-    s, inproc = results["servers"], results["in_process"]
+    """The committed markdown: tables, the before/after rounds, target checks."""
+    s, inproc, mach = results["servers"], results["in_process"], results["machine"]
     lines = [
         "# Serving benchmark",
         "",
-        f"`bench/serving_bench.py` on {results['machine']['cpu']}, "
-        f"{results['machine']['cores']} cores, "
-        f"{results['machine']['date']}. Model: the pipeline's default ({results['model']}), "
+        f"`bench/serving_bench.py` on {mach['cpu']}, {mach['cores']} cores, {mach['date']}. "
+        f"Model: the pipeline's default ({results['model']}), "
         f"{DURATION_S} s per level with wrk (1 thread) on 127.0.0.1 after a {WARMUP_S} s warm-up; "
         "one worker (ours_2_workers: two) and OMP_NUM_THREADS=1 for every server.",
         "",
@@ -322,6 +468,7 @@ def report(results: dict[str, Any]) -> str:
         "",
         "## HTTP servers",
         "",
+        *before_note(results),
         "| server | concurrency | answered/s | p50 ms | p99 ms | errors | server CPU (cores) "
         "| wrk CPU |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -335,43 +482,130 @@ def report(results: dict[str, Any]) -> str:
                 f"| {r['p99_ms']} "
                 f"| {r['errors']} | {r['server_cpu_share']} | {r['wrk_cpu_share']} |"
             )
+    lines += rounds_table(s)
     targets = results["targets"]
     lines += ["", "## Targets", "", *(f"- {k}: {v}" for k, v in targets.items()), ""]
     return "\n".join(lines)
 
 
+def before_note(results: dict[str, Any]) -> list[str]:
+    """What ours_before is, and how it was told apart from ours."""
+    before = results.get("before")
+    if not before:
+        return []
+    s = results["servers"]
+    return [
+        f"ours_before is the service at {before['rev']} ({before['commit'][:12]}, "
+        f'"{before["subject"]}"), the commit before the hardening, served from a git '
+        "archive of it (its src/ first on PYTHONPATH, its params.yaml), with the same model, "
+        "desired state and wrk settings as ours. An invalid record gets "
+        f"{s['ours_before']['error_content_type']} from it and "
+        f"{s['ours']['error_content_type']} from ours. The two ran side by side; their rows "
+        f"are the medians of {before['rounds']} rounds (below), errors summed.",
+        "",
+    ]
+
+
+def rounds_table(s: dict[str, Any]) -> list[str]:
+    """Each round of the alternating before/after measurements, with its ratios."""
+    if "ours_before" not in s:
+        return []
+    lines = [
+        "",
+        "## Before and after the hardening, round by round",
+        "",
+        "Within a round, each level is measured on one server and then on the other; "
+        "the order flips each round.",
+        "",
+        "| concurrency | round | first | before answered/s | after answered/s | after/before "
+        "| before p99 ms | after p99 ms | after/before |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in CONCURRENCY:
+        pairs = zip(s["ours_before"][f"c{c}"]["rounds"], s["ours"][f"c{c}"]["rounds"], strict=True)
+        for b, a in pairs:
+            first = "before" if b["position"] == 1 else "after"
+            lines.append(
+                f"| {c} | {b['round']} | {first} | {b['ok_per_s']:,.0f} | {a['ok_per_s']:,.0f} "
+                f"| {a['ok_per_s'] / b['ok_per_s']:.2f} | {b['p99_ms']} | {a['p99_ms']} "
+                f"| {a['p99_ms'] / b['p99_ms']:.2f} |"
+            )
+    return lines
+
+
 def targets(results: dict[str, Any]) -> dict[str, str]:
+    """The targets of the serving issues, for ours and (with a base revision) ours_before."""
     s, inproc = results["servers"], results["in_process"]
-    ours = s["ours"]
     fastapi = max(s["fastapi_sync"]["c64"]["ok_per_s"], s["fastapi_async"]["c64"]["ok_per_s"])
     plain = s["bentoml_plain_batching"]["c64"]["ok_per_s"]
-    c64 = ours["c64"]["ok_per_s"]
     pipeline_p50 = inproc["pipeline_one_row"]["p50_ms"]
     fast_p50 = inproc["fast_path_with_reasons_one_row"]["p50_ms"]
-    c1 = ours["c1"]["p50_ms"]
+    has_before = "ours_before" in s
+    label = {"ours": "after " if has_before else "", "ours_before": "before "}
+    compared = ["ours", "ours_before"] if has_before else ["ours"]
+
+    def each(figure: Any) -> str:
+        return "; ".join(label[name] + figure(s[name]) for name in compared)
+
+    def ratio_to(base: float) -> Any:
+        return lambda r: (
+            f"{r['c64']['ok_per_s'] / max(base, 0.1):.2f}x "
+            f"({r['c64']['ok_per_s']:,.0f} vs {base:,.0f} answered/s)"
+        )
+
     two = s["ours_2_workers"]
-    return {
-        "c64 throughput vs best minimal FastAPI (target >= 3x)": (
-            f"{c64 / fastapi:.2f}x ({c64:,.0f} vs {fastapi:,.0f} answered/s)"
+    found = {
+        "c64 throughput vs best minimal FastAPI (target >= 3x)": each(ratio_to(fastapi)),
+        "c64 throughput vs plain BentoML batching (target >= 1x)": each(ratio_to(plain)),
+        "c1 p50 minus in-process Pipeline p50 (target <= 1 ms)": each(
+            lambda r: (
+                f"{r['c1']['p50_ms'] - pipeline_p50:+.2f} ms "
+                f"({r['c1']['p50_ms']} vs {pipeline_p50} ms)"
+            )
         ),
-        "c64 throughput vs plain BentoML batching (target >= 1x)": (
-            f"{c64 / max(plain, 0.1):.2f}x ({c64:,.0f} vs {plain:,.0f} answered/s)"
+        "c1 p50 minus in-process fast path with reasons p50": each(
+            lambda r: (
+                f"{r['c1']['p50_ms'] - fast_p50:+.2f} ms ({r['c1']['p50_ms']} vs {fast_p50} ms)"
+            )
         ),
-        "c1 p50 minus in-process Pipeline p50 (target <= 1 ms)": (
-            f"{c1 - pipeline_p50:+.2f} ms ({c1} vs {pipeline_p50} ms)"
-        ),
-        "c1 p50 minus in-process fast path with reasons p50": (
-            f"{c1 - fast_p50:+.2f} ms ({c1} vs {fast_p50} ms)"
-        ),
-        "c16 p99 (target < 50 ms)": (
-            f"{ours['c16']['p99_ms']} ms with 1 worker, {two['c16']['p99_ms']} ms with 2"
-        ),
+        "c16 p99 (target < 50 ms)": each(lambda r: f"{r['c16']['p99_ms']} ms with 1 worker")
+        + f"; {two['c16']['p99_ms']} ms with 2 workers",
         "c64 throughput with 2 workers": f"{two['c64']['ok_per_s']:,.0f} answered/s",
     }
+    if has_before:
+        found["hardening cost"] = hardening_cost(s["ours_before"], s["ours"])
+    return found
+
+
+def hardening_cost(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """After/before of the c64 throughput and the c16 p99: the medians' ratio, and each
+    round's."""
+
+    def per_round(level: str, key: str) -> str:
+        pairs = zip(before[level]["rounds"], after[level]["rounds"], strict=True)
+        return ", ".join(f"{a[key] / b[key]:.2f}" for b, a in pairs)
+
+    throughput = after["c64"]["ok_per_s"] / before["c64"]["ok_per_s"]
+    p99 = after["c16"]["p99_ms"] / before["c16"]["p99_ms"]
+    return (
+        f"c64 throughput after/before = {throughput:.2f}, c16 p99 after/before = {p99:.2f} "
+        f"(medians of {len(after['c64']['rounds'])} alternating rounds; round by round: "
+        f"c64 throughput {per_round('c64', 'ok_per_s')}, c16 p99 {per_round('c16', 'p99_ms')})"
+    )
 
 
 def main() -> None:
-    if "--report-only" in sys.argv:  # rewrite serving.md from the committed serving.json
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--before",
+        default=BEFORE,
+        help=f"git revision whose service runs as ours_before (default {BEFORE}); '' for none",
+    )
+    parser.add_argument(
+        "--report-only", action="store_true", help="rewrite serving.md from serving.json"
+    )
+    args = parser.parse_args()
+    if args.report_only:
         (RESULTS / "serving.md").write_text(
             report(json.loads((RESULTS / "serving.json").read_text()))
         )
@@ -381,10 +615,15 @@ def main() -> None:
     holdout = pd.read_parquet(REPO / paths.HOLDOUT)
     records = requests_from_frame(holdout.head(BODIES), settings.data_schema)
     results: dict[str, Any] = {"machine": machine(), "model": tag}
-    results["in_process"] = in_process(settings, tag, holdout)
-    print(results["in_process"], flush=True)
     with tempfile.TemporaryDirectory(prefix="serving-bench-") as tmp:
-        results["servers"] = servers(Path(tmp), tag, records)
+        folder = Path(tmp)
+        before = None
+        if args.before:
+            before, results["before"] = checkout(args.before, folder)
+            results["before"]["rounds"] = ROUNDS
+        results["in_process"] = in_process(settings, tag, holdout)
+        print(results["in_process"], flush=True)
+        results["servers"] = servers(folder, tag, records, before)
     results["targets"] = targets(results)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "serving.json").write_text(json.dumps(results, indent=2) + "\n")

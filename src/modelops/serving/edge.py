@@ -80,6 +80,9 @@ class Edge:
         self.labels = frozenset(self.endpoints) | frozenset(SYSTEM_PATHS)
         self.max_body_bytes = max_body_bytes
         self.log_limit = LogLimit()
+        # labelled metric series, looked up once: labels() costs more than the update
+        self._per_endpoint: dict[str, tuple[Any, Any]] = {}
+        self._answered: dict[tuple[str, int], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -95,13 +98,29 @@ class Edge:
                 status = message["status"]
             await send(message)
 
-        telemetry.HTTP_IN_PROGRESS.labels(endpoint=endpoint).inc()
+        in_progress, duration = self._series(endpoint)
+        in_progress.inc()
         try:
             await self._handle(scope, receive, counted, endpoint)
         finally:
-            telemetry.HTTP_IN_PROGRESS.labels(endpoint=endpoint).dec()
-            telemetry.HTTP_REQUESTS.labels(endpoint=endpoint, status=str(status)).inc()
-            telemetry.HTTP_DURATION.labels(endpoint=endpoint).observe(time.perf_counter() - start)
+            in_progress.dec()
+            duration.observe(time.perf_counter() - start)
+            answered = self._answered.get((endpoint, status))
+            if answered is None:
+                answered = telemetry.HTTP_REQUESTS.labels(endpoint=endpoint, status=str(status))
+                self._answered[(endpoint, status)] = answered
+            answered.inc()
+
+    def _series(self, endpoint: str) -> tuple[Any, Any]:
+        """The endpoint's in-progress gauge and duration histogram (labelled once)."""
+        found = self._per_endpoint.get(endpoint)
+        if found is None:
+            found = (
+                telemetry.HTTP_IN_PROGRESS.labels(endpoint=endpoint),
+                telemetry.HTTP_DURATION.labels(endpoint=endpoint),
+            )
+            self._per_endpoint[endpoint] = found
+        return found
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, endpoint: str) -> None:
         if endpoint == "/metrics":
@@ -215,7 +234,7 @@ _REPLACED = {b"content-type", b"content-length"}
 def _json_problem(body: bytes) -> Problem | None:
     """A 400 if ``body`` is not strict JSON: invalid, NaN or Infinity, a repeated key."""
     try:
-        json.loads(body, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+        _STRICT_JSON.decode(body.decode("utf-8"))
     except RecursionError:
         return problem(400, "invalid JSON: nested too deeply")
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
@@ -234,6 +253,10 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+# One decoder for every body (UTF-8, as the media-type check requires).
+_STRICT_JSON = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_no_constant)
 
 
 def _authorized(scope: Scope, token_env: str) -> bool:

@@ -51,7 +51,7 @@ def test_a_promotion_is_a_commit_on_its_own_branch_and_the_checkout_is_untouched
 ):
     head = git(project, "rev-parse", "HEAD")
     change = promote(project, release_settings, "staging", "v0.2.0", "canary:10")
-    assert change.branch == "promote/staging/v0.2.0"
+    assert change.branch == "promote/staging/v0.2.0-canary-10"
     assert git(project, "rev-parse", "HEAD") == head
     assert git(project, "status", "--porcelain") == ""
     assert staging_on(project, change.branch) == {

@@ -101,6 +101,7 @@ def start(root: Path, settings: Settings, env: str, port: int | None = None) -> 
         "MODELOPS_ADMIN_TOKEN": token,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
+    variables["BENTOML_HOME"] = str(_home(root, env))
     command = ["bentoml", "serve", SERVICE, "--host", "127.0.0.1", "--port", str(port)]
     with log.open("ab") as sink:
         process = subprocess.Popen(
@@ -117,6 +118,21 @@ def start(root: Path, settings: Settings, env: str, port: int | None = None) -> 
     run_file.write_text(json.dumps(asdict(running)))
     run_file.chmod(0o600)
     return running
+
+
+def _home(root: Path, env: str) -> Path:
+    """A BentoML home of the environment's own, sharing the model store: BentoML keeps
+    the metrics of a service in <home>/prometheus_multiproc_dir and empties it when a
+    service starts, so two environments on one home would erase each other's metrics."""
+    shared = Path(os.environ.get("BENTOML_HOME", str(Path.home() / "bentoml"))).resolve()
+    home = root / RUNS / f"{env}-bentoml"
+    home.mkdir(parents=True, exist_ok=True)
+    for store in ("models", "bentos"):
+        (shared / store).mkdir(parents=True, exist_ok=True)
+        link = home / store
+        if not link.is_symlink():
+            link.symlink_to(shared / store, target_is_directory=True)
+    return home
 
 
 def stop(root: Path, env: str) -> bool:

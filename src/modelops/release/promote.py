@@ -1,6 +1,6 @@
 """Promotion and rollback: both are commits to an environment's desired-state file.
 
-``promote`` writes the next state on a new branch ``promote/<env>/<version>`` (through a
+``promote`` writes the next state on a new branch ``promote/<env>/<version>-<strategy>`` (through a
 temporary worktree, so the checkout in use is untouched) for a pull request; ``rollback``
 restores the file as it was before its last change, as a revert commit on the current
 branch, so a local service watching the file serves the previous state within seconds.
@@ -76,7 +76,7 @@ def promote(root: Path, settings: Settings, env: str, version: str, strategy: st
         next_state(current, tag, strategy), sort_keys=False
     )
     check(root, settings, path, text)  # refused here: nothing is committed
-    branch = f"promote/{env}/{version}"
+    branch = f"promote/{env}/{version}-{strategy.replace(':', '-')}"
     message = f"Promote {settings.model.name} {version} to {env} ({strategy})"
     with tempfile.TemporaryDirectory(prefix="promote-") as folder:
         tree = Path(folder) / "tree"

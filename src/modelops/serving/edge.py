@@ -18,14 +18,22 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import prometheus_client
 from prometheus_client import multiprocess
 
 from modelops.serving import telemetry
-from modelops.serving.problem import MEDIA_TYPE, Problem, encode, escape, problem, reshape
+from modelops.serving.problem import (
+    MEDIA_TYPE,
+    LogLimit,
+    Problem,
+    encode,
+    escape,
+    problem,
+    reshape,
+)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -46,29 +54,6 @@ class Endpoint:
     path: str
     body: bool = True
     admin_token_env: str | None = None
-
-
-@dataclass
-class LogLimit:
-    """A token bucket for client-error log lines: ``burst`` at once, ``per_second`` after."""
-
-    per_second: float = 5.0
-    burst: float = 20.0
-    _tokens: float = 20.0
-    _last: float = field(default_factory=time.monotonic)
-    suppressed: int = 0
-
-    def allow(self) -> bool:
-        """Whether one more line may be written now."""
-        now = time.monotonic()
-        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.per_second)
-        self._last = now
-        if self._tokens >= 1:
-            self._tokens -= 1
-            return True
-        self.suppressed += 1
-        telemetry.CLIENT_ERRORS_UNLOGGED.inc()
-        return False
 
 
 class Edge:
@@ -215,7 +200,9 @@ class Edge:
         method: str,
         headers: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
-        if found.status < 500 and self.log_limit.allow():
+        if found.status < 500 and not self.log_limit.allow():
+            telemetry.CLIENT_ERRORS_UNLOGGED.inc()
+        elif found.status < 500:
             suppressed, self.log_limit.suppressed = self.log_limit.suppressed, 0
             log.warning(
                 "%s %s: %d %s%s",

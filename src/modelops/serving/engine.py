@@ -26,7 +26,7 @@ from modelops.schema import Schema
 from modelops.serving import telemetry
 from modelops.serving.policy import Decision, Route, Thresholds, decide, in_effect, plan
 from modelops.serving.predlog import PredictionLog
-from modelops.serving.problem import escape
+from modelops.serving.problem import LogLimit, escape
 from modelops.serving.scorer import Reason
 from modelops.serving.state import Automation, DesiredState, DesiredStateError
 from modelops.serving.store import ModelVersion
@@ -73,6 +73,7 @@ class ScoringError(Exception):
 
 
 Outcome = Result | ScoringError
+FAILURE_LOG = LogLimit()  # a model failing on every record must not flood the log
 
 
 def compute(jobs: Sequence[Job]) -> list[Outcome]:
@@ -98,7 +99,12 @@ def _score(model: ModelVersion, records: list[dict[str, Any]], explain: int) -> 
             half = len(records) // 2
             return _score(model, records[:half], explain) + _score(model, records[half:], explain)
         telemetry.SCORING_FAILURES.labels(version=model.tag, reason="exception").inc()
-        log.warning("model %s failed to score a record: %s", model.tag, escape(repr(exc)))
+        if FAILURE_LOG.allow():
+            suppressed, FAILURE_LOG.suppressed = FAILURE_LOG.suppressed, 0
+            log.warning(
+                "model %s failed to score a record: %s%s", model.tag, escape(repr(exc), 300),
+                f" ({suppressed} more not logged before this one)" if suppressed else "",
+            )  # fmt: skip
         return [ScoringError(model.tag, "failed to score this record", by_input=_works(model))]
     outcomes: list[Outcome] = []
     for score, why in zip(scores, reasons, strict=True):

@@ -1,4 +1,5 @@
-"""One shape for every error answer, and client text made safe to repeat.
+"""One shape for every error answer, client text made safe to repeat, and a rate limit
+for log lines about requests.
 
 Every 4xx and 5xx answer of the service is an RFC 9457 problem, served as
 ``application/problem+json``::
@@ -17,7 +18,9 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
@@ -105,3 +108,26 @@ def reshape(status: int, body: bytes, server_detail: str | None = None) -> Probl
 def encode(found: Problem) -> bytes:
     """The answer's body."""
     return found.model_dump_json().encode()
+
+
+@dataclass
+class LogLimit:
+    """A token bucket for log lines about requests: ``burst`` at once, ``per_second`` after;
+    ``suppressed`` counts the lines not written since the last one that was."""
+
+    per_second: float = 5.0
+    burst: float = 20.0
+    _tokens: float = 20.0
+    _last: float = field(default_factory=time.monotonic)
+    suppressed: int = 0
+
+    def allow(self) -> bool:
+        """Whether one more line may be written now."""
+        now = time.monotonic()
+        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.per_second)
+        self._last = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        self.suppressed += 1
+        return False

@@ -1,4 +1,7 @@
-"""The command line the Makefile and the workflows call: ``modelops <command>``."""
+"""The command line the Makefile and the workflows call: ``modelops <command>``.
+
+Each command imports what it needs when it runs: `modelops rollback`, what an on-call
+engineer types, must not wait for the pipeline's and BentoML's imports."""
 
 from __future__ import annotations
 
@@ -11,13 +14,8 @@ from pathlib import Path
 
 from modelops import paths
 from modelops.config import Settings, load_settings
-from modelops.data import dataset
-from modelops.data.adopt import Request, adopt
 from modelops.errors import InputError
 from modelops.logs import setup
-from modelops.review import champion, preview, report, repro
-from modelops.review.check import run_gates
-from modelops.training.summary import summary
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -295,6 +293,10 @@ def _deploy(args: argparse.Namespace, settings: Settings) -> int:
 
 def _without_settings(args: argparse.Namespace) -> int | None:
     """The commands that do not read params.yaml first; None for the others."""
+    from modelops.data.adopt import Request, adopt
+    from modelops.review import preview, report, repro
+    from modelops.training.summary import summary
+
     if args.command == "summary":
         print(summary(args.params))
         return 0
@@ -316,39 +318,50 @@ def _without_settings(args: argparse.Namespace) -> int | None:
     return None
 
 
+def _pipeline(args: argparse.Namespace, settings: Settings) -> int:
+    """The pipeline's and the pull-request check's commands that read params.yaml."""
+    from modelops.data import dataset
+    from modelops.review import champion, report
+    from modelops.review.check import run_gates
+
+    if args.command == "champion":
+        champion.fetch(args.base, extra_files=(f"{settings.data.path}.dvc",))
+        return 0
+    if args.command == "gates":
+        return 0 if run_gates(settings)["verdict"] == "PASS" else 1
+    if args.command == "report":
+        report.write(settings, images=args.images == "cml")
+        return 0
+    if args.command == "parity":
+        _quiet("bentoml")  # one summary line; BentoML's build messages are not news
+        from modelops.review import parity  # imports BentoML: slow
+
+        return 0 if parity.measure(settings)["status"] == "measured" else 1
+    log = logging.getLogger("modelops")
+    if args.data_command == "get":
+        log.info("%s", dataset.get(settings))
+    else:
+        added = dataset.append(settings, args.weeks)
+        log.info("added %s; commit %s", ", ".join(map(str, added)), dataset.dvc_file(settings))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; input errors print a message and return 1."""
     args = _parser().parse_args(argv)
     log = setup(args.command)
     try:
+        if args.command in RELEASE_COMMANDS:  # first: no pipeline imports on call
+            return _release(args, load_settings(args.params))
         done = _without_settings(args)
         if done is not None:
             return done
         settings = load_settings(args.params)
-        if args.command == "champion":
-            champion.fetch(args.base, extra_files=(f"{settings.data.path}.dvc",))
-            return 0
-        if args.command == "gates":
-            return 0 if run_gates(settings)["verdict"] == "PASS" else 1
-        if args.command == "report":
-            report.write(settings, images=args.images == "cml")
-            return 0
-        if args.command == "parity":
-            _quiet("bentoml")  # one summary line; BentoML's build messages are not news
-            from modelops.review import parity  # imports BentoML: slow
-
-            return 0 if parity.measure(settings)["status"] == "measured" else 1
         if args.command in SERVING_COMMANDS:
             return _serving(args, settings)
         if args.command == "log":
             return _prune_log(settings, dry_run=args.dry_run)
-        if args.command in RELEASE_COMMANDS:
-            return _release(args, settings)
-        if args.data_command == "get":
-            log.info("%s", dataset.get(settings))
-        else:
-            added = dataset.append(settings, args.weeks)
-            log.info("added %s; commit %s", ", ".join(map(str, added)), dataset.dvc_file(settings))
+        return _pipeline(args, settings)
     except InputError as exc:
         log.error("%s", exc)
         return 1

@@ -26,7 +26,6 @@ from gto.exceptions import ArtifactNotFound
 from modelops import paths
 from modelops.config import Settings
 from modelops.errors import InputError
-from modelops.io import read_json
 from modelops.vcs import git_state
 
 VERSION = re.compile(r"v(\d+)\.(\d+)\.(\d+)")
@@ -155,7 +154,7 @@ def register(root: Path, name: str, bump: str = "minor") -> Version:
             "the working tree has uncommitted changes: commit the pipeline's outputs "
             "(dvc.lock, models/) first, so the tag's commit reproduces the version"
         )
-    lineage = read_json(root / paths.LINEAGE)
+    lineage = json.loads((root / paths.LINEAGE).read_text())
     verdict = _verdict(root)
     if verdict.get("model_id") != lineage["model_id"]:
         raise ReleaseError(
@@ -176,7 +175,7 @@ def register(root: Path, name: str, bump: str = "minor") -> Version:
 
 def _verdict(root: Path) -> dict[str, Any]:
     try:
-        verdict: dict[str, Any] = read_json(root / paths.VERDICT)
+        verdict: dict[str, Any] = json.loads((root / paths.VERDICT).read_text())
     except FileNotFoundError as exc:
         raise ReleaseError(
             f"no {paths.VERDICT}: the gates must pass before a release (`make pr`)"

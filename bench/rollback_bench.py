@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-os.environ.setdefault("BENTOML_HOME", tempfile.mkdtemp(prefix="bentoml-rollback-"))
+os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="bentoml-rollback-")  # never the project's store
 os.environ["OMP_NUM_THREADS"] = "1"
 sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO))  # the tests' lineage helper
@@ -183,12 +183,14 @@ def write(rounds: list[dict[str, Any]], reload_s: float) -> None:
         "max_s": max(traffic),
         "failed_requests": sum(r["failed_requests"] for r in rounds),
     }
+    where = summary["machine"]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "rollback.json").write_text(json.dumps(summary, indent=2) + "\n")
     lines = [
         "# Rollback under load",
         "",
-        f"`bench/rollback_bench.py` on {summary['machine']}: {CLIENTS} clients sending /predict "
+        f"`bench/rollback_bench.py` on {where['cpu']}, {where['cores']} cores, {where['date']}: "
+        f"{CLIENTS} clients sending /predict "
         f"without pause to `make deploy ENV=production`'s service on 127.0.0.1; each round runs "
         f"`modelops rollback --env production` (serving.reload_interval_s = {reload_s} s).",
         "",

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="bentoml-rollback-")  # never the project's store
+os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="bentoml-rollback-")  # not the project's
 os.environ["OMP_NUM_THREADS"] = "1"
 sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO))  # the tests' lineage helper

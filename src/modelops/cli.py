@@ -73,28 +73,25 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _release_parsers(commands: argparse._SubParsersAction) -> None:
-    """The commands of releasing: release, versions, promote, rollback, deploy."""
+    """The commands of releasing: release, versions, promote, rollback, deploy..."""
+
+    def with_env(name: str, description: str) -> argparse.ArgumentParser:
+        command: argparse.ArgumentParser = commands.add_parser(name, help=description)
+        command.add_argument("--env", required=True, help="environment (deploy/environments/)")
+        return command
+
     release = commands.add_parser(
         "release", help="register the pipeline's model (gates passed) as the next version"
     )
     release.add_argument("--bump", choices=["major", "minor", "patch"], default="minor")
     commands.add_parser("versions", help="registered versions, their metrics, where each runs")
-    promote = commands.add_parser(
-        "promote", help="commit an environment's next desired state on a branch (a pull request)"
-    )
-    promote.add_argument("--env", required=True, help="environment (deploy/environments/<env>)")
+    promote = with_env("promote", "commit ENV's next desired state on a branch (a pull request)")
     promote.add_argument("--version", required=True, help="registered version, vX.Y.Z")
     promote.add_argument(
         "--strategy", required=True, help="shadow, canary:<percent>, ab:<percent>, blue_green, full"
     )
-    rollback = commands.add_parser(
-        "rollback", help="restore an environment's previous desired state (a revert commit)"
-    )
-    rollback.add_argument("--env", required=True, help="environment (deploy/environments/<env>)")
-    deploy = commands.add_parser(
-        "deploy", help="make this machine's service of ENV serve its desired-state file"
-    )
-    deploy.add_argument("--env", required=True, help="environment (deploy/environments/<env>)")
+    with_env("rollback", "restore ENV's previous desired state (a revert commit)")
+    deploy = with_env("deploy", "make this machine's service of ENV serve its desired-state file")
     deploy.add_argument("--port", type=int, help="port of a service started now (default: free)")
     deploy.add_argument("--stop", action="store_true", help="stop the environment's service")
     deploy.add_argument(
@@ -102,8 +99,7 @@ def _release_parsers(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="only record the stage of the versions the file names (after a cluster rollout)",
     )
-    image = commands.add_parser("image-tag", help="the image tag of what ENV's file deploys")
-    image.add_argument("--env", required=True, help="environment (deploy/environments/<env>)")
+    with_env("image-tag", "the image tag of what ENV's file deploys")
     changed = commands.add_parser(
         "environments-changed", help="JSON list of release stages whose file BASE..HEAD changes"
     )

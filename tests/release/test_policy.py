@@ -3,31 +3,10 @@ in stage order, with a newer challenger; the file and field are named; local is 
 
 from __future__ import annotations
 
-import gto.api
 import pytest
 
 from modelops.release.policy import check
-from modelops.release.registry import register
 from modelops.serving.state import DesiredStateError
-from tests.conftest import with_updates
-from tests.release.support import NAME, trained
-
-
-@pytest.fixture
-def release_settings(settings):
-    return with_updates(settings, model={"name": NAME})
-
-
-@pytest.fixture
-def released(repo):
-    """v0.1.0 (served in staging and production) and v0.2.0 (not deployed yet)."""
-    trained(repo, "a" * 32)
-    register(repo, NAME)
-    for stage in ("staging", "production"):
-        gto.api.assign(str(repo), NAME, stage, version="v0.1.0")
-    trained(repo, "b" * 32)
-    register(repo, NAME)
-    return repo
 
 
 def state(repo, env: str, text: str):

@@ -4,42 +4,28 @@ commit."""
 
 from __future__ import annotations
 
-import gto.api
 import pytest
 import yaml
 
 from modelops.release.promote import PromotionError, next_state, promote, rollback
-from modelops.release.registry import register
 from modelops.serving.state import DesiredStateError
-from tests.conftest import with_updates
-from tests.release.support import NAME, git, trained
+from tests.release.support import git
 
 HEADER = "# What staging serves (a comment the promotion keeps)\n"
 
 
 @pytest.fixture
-def release_settings(settings):
-    return with_updates(settings, model={"name": NAME})
-
-
-@pytest.fixture
-def project(repo):
-    """v0.1.0 serving in staging and production; v0.2.0 registered, not deployed."""
-    trained(repo, "a" * 32)
-    register(repo, NAME)
-    for stage in ("staging", "production"):
-        gto.api.assign(str(repo), NAME, stage, version="v0.1.0")
-    environments = repo / "deploy/environments"
+def project(released):
+    """``released`` with staging and production serving v0.1.0."""
+    environments = released / "deploy/environments"
     environments.mkdir(parents=True)
     for env in ("staging", "production"):
         (environments / f"{env}.yaml").write_text(
             HEADER + "champion: churn:v0.1.0\nautomation: partial\n"
         )
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "v0.1.0 everywhere")
-    trained(repo, "b" * 32)
-    register(repo, NAME)
-    return repo
+    git(released, "add", "-A")
+    git(released, "commit", "-qm", "v0.1.0 everywhere")
+    return released
 
 
 def staging_on(repo, ref: str) -> dict:

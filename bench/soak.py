@@ -63,7 +63,7 @@ from modelops.schema import ColumnType  # noqa: E402
 from modelops.serving import store  # noqa: E402
 from modelops.serving.bento import free_port, wait_ready  # noqa: E402
 from modelops.serving.contract import ApiNames, requests_from_frame  # noqa: E402
-from modelops.serving.edge import LogLimit  # noqa: E402
+from modelops.serving.problem import LogLimit  # noqa: E402
 from modelops.serving.scorer import reference_values  # noqa: E402
 from modelops.training.lineage import file_md5  # noqa: E402
 from modelops.training.metrics import Scored  # noqa: E402

@@ -48,7 +48,8 @@ PORT ?= 3000
 .PHONY: adopt help setup system-deps postgres bento serve data simulate repro summary test test-fast lint format bench clean \
 	champion pr-repro behaviour parity gates report report-preview comment job-summary pr bench-pr check-clean \
 	bench-serving bench-soak model-changed prune-log k8s-render release versions promote rollback deploy \
-	undeploy push-release image open-pr k8s-deploy record-stage check-state environments-changed bench-rollback
+	undeploy push-release image open-pr k8s-deploy record-stage check-state environments-changed bench-rollback \
+	promotion-report
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -198,6 +199,10 @@ record-stage: setup ## record that the versions ENV's file names reached ENV (gt
 environments-changed: setup ## environments=<JSON list of release stages whose desired state BASE...HEAD changes> (also to GITHUB_OUTPUT)
 	@echo "environments=$$(modelops environments-changed --base "$(BASE)")" | tee -a "$${GITHUB_OUTPUT:-/dev/null}"
 
+promotion-report: setup ## ENV's champion vs challenger, offline (same holdout) and live (prediction log): reports/promotion/ENV.md
+	@if [ -z "$(ENV)" ]; then echo "usage: make promotion-report ENV=<env>"; exit 2; fi
+	modelops promotion-report --env "$(ENV)"
+
 FILES ?= deploy/environments/*.yaml
 check-state: setup ## validate desired-state files (structure; release rules for release.stages): FILES=
 	modelops check-state $(FILES)
@@ -224,10 +229,11 @@ report: setup ## write the pull-request report that CML posts (reports/pr/report
 report-preview: report ## render the report as GitHub would; screenshot it in headless Chromium
 	modelops preview
 
-comment: ## post the report as the pull request's one CML comment, updated on each push (CI)
+REPORT_FILE ?= $(PR_DIR)/report.md
+comment: ## post REPORT_FILE (the model report) as the pull request's one CML comment, updated on each push (CI)
 	npx --yes "@dvcorg/cml@$(CML_VERSION)" comment update --target=pr \
 		--watermark-title="$(WATERMARK)" $(if $(filter none,$(REPORT_IMAGES)),--no-publish) \
-		$(PR_DIR)/report.md
+		$(REPORT_FILE)
 
 job-summary: ## append the report to the GitHub Actions job summary (every PR, forks too)
 	modelops report --job-summary

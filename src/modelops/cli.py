@@ -100,6 +100,7 @@ def _release_parsers(commands: argparse._SubParsersAction) -> None:
         help="only record the stage of the versions the file names (after a cluster rollout)",
     )
     with_env("image-tag", "the image tag of what ENV's file deploys")
+    with_env("promotion-report", "ENV's champion and challenger offline and live (markdown)")
     changed = commands.add_parser(
         "environments-changed", help="JSON list of release stages whose file BASE..HEAD changes"
     )
@@ -113,7 +114,7 @@ def _release_parsers(commands: argparse._SubParsersAction) -> None:
 SERVING_COMMANDS = ("bento", "serve", "demo", "check-state")
 RELEASE_COMMANDS = (
     *("release", "versions", "promote", "rollback", "deploy"),
-    *("image-tag", "image", "environments-changed"),
+    *("image-tag", "image", "environments-changed", "promotion-report"),
 )
 
 
@@ -192,6 +193,12 @@ def _release(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "image":
         return _image(settings, args.repository)
+    if args.command == "promotion-report":
+        from modelops.release import report
+
+        out = paths.PROMOTION_DIR / f"{args.env}.md"
+        print(f"wrote {report.write(root, settings, args.env, out)}")
+        return 0
     if args.command == "environments-changed":
         from modelops.release.environments import changed
 

@@ -32,3 +32,4 @@ PR_SCORES = PR / "scores.parquet"
 VERDICT = PR / "verdict.json"
 REPORT = PR / "report.md"
 REPORT_PNG = PR / "report.png"
+PROMOTION_DIR = Path("reports/promotion")  # the promotion pull requests' reports

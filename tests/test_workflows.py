@@ -601,3 +601,14 @@ def test_environments_changed_lists_the_release_stages_a_push_changes(tmp_path):
     (folder / "local.yaml").write_text("champion: m:v1.0.0\n")
     git("commit", "-qam", "promote")
     assert changed(tmp_path, before, ["staging", "production"]) == ["production"]
+
+
+def test_a_promotion_pull_request_is_validated_then_reported_per_environment():
+    promotion = load_workflow(REPO / ".github/workflows/promotion.yml")
+    assert promotion["on"]["pull_request"]["paths"] == ["deploy/environments/**"]
+    job = promotion["jobs"]["report"]
+    assert job["strategy"]["matrix"]["environment"].startswith("${{ fromJSON(")
+    order = run_order(promotion, "report")
+    assert order == ["setup", "check-state", "repro", "promotion-report", "comment"]
+    comment = job["steps"][-1]
+    assert "head.repo.full_name == github.repository" in comment["if"]

@@ -56,7 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the current model's Bento (`make serve`)")
     serve.add_argument("--host", default="127.0.0.1", help="interface (127.0.0.1)")
     serve.add_argument("--port", type=int, default=3000, help="port (3000)")
-    commands.add_parser("demo", help="serve briefly, answer sample requests, show the log")
+    commands.add_parser(
+        "demo", help="serve briefly, answer sample requests, show the log; the release loop"
+    )
     commands.add_parser(
         "parity", help="serve the model's Bento; compare its answers with the offline scores"
     )
@@ -143,7 +145,10 @@ def _serving(args: argparse.Namespace, settings: Settings) -> int:
     print(f"bento {tag}")
     if args.command == "demo":
         demo.run(settings, tag)
-    elif args.command == "serve":
+        from modelops.release import loop
+
+        return loop.run_in_subprocess()
+    if args.command == "serve":
         command = bento.serve_command(tag, args.host, args.port)
         os.execvpe(command[0], command, bento.server_env(settings))
     return 0

@@ -13,6 +13,8 @@ test_pr_rehearsal.py), since registering needs a passing verdict.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -172,7 +174,8 @@ def test_d_production_then_a_one_command_rollback(rehearsal):
     v1, v2 = rehearsal.released["v0.1.0"], rehearsal.released["v0.2.0"]
     production = rehearsal.promote("production", "v0.2.0", "full")
     assert rehearsal.answered(production) == {("champion", v2.model_tag): 40}
-    table = versions_table(registry.versions(rehearsal.root, "card-fraud"), rehearsal.root)
+    name = rehearsal.settings.model.name
+    table = versions_table(registry.versions(rehearsal.root, name), rehearsal.root)
     assert "production champion (single)" in table.splitlines()[1]
     promote.rollback(rehearsal.root, rehearsal.settings, "production")  # `make rollback`
     assert rehearsal.state("production")["champion"] == v1.model_tag
@@ -195,7 +198,8 @@ def test_e_a_broken_canary_is_rolled_back_by_the_deploy_itself(rehearsal, fitted
     assert f"{v3.model_tag} failed" in outcome.rolled_back
     assert rehearsal.state("staging") == before
     assert outcome.serving == [rehearsal.released["v0.2.0"].model_tag]
-    assert "staging" not in registry.find(rehearsal.root, "card-fraud", v3.version).stages
+    name = rehearsal.settings.model.name
+    assert "staging" not in registry.find(rehearsal.root, name, v3.version).stages
 
 
 class traffic:  # noqa: N801  # used as `with traffic(...)`
@@ -221,3 +225,28 @@ class traffic:  # noqa: N801  # used as `with traffic(...)`
     def __exit__(self, *_: object) -> None:
         self.stop.set()
         self.thread.join(timeout=30)
+
+
+@pytest.mark.example  # the example's pipeline outputs, as `make run` leaves them
+def test_f_make_run_shows_the_loop_and_changes_nothing_here():
+    """`modelops demo`'s last part, on this repository's pipeline outputs."""
+    if not (REPO / paths.MODEL).exists():
+        pytest.skip("no pipeline outputs here: `make run` first")
+    store = REPO / ".bentoml/models"
+    before_store = sorted(p.name for p in store.rglob("*")) if store.exists() else []
+    before_git = sh(REPO, "git", "status", "--porcelain").stdout
+    done = subprocess.run(
+        [sys.executable, "-c", "from modelops.release.loop import run_in_subprocess as r; "
+         "raise SystemExit(r())"],
+        cwd=REPO, capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[1].strip() == "gates      PASS (make gates)"
+    assert lines[2].strip().startswith("release")
+    assert "@v0.1.0 on" in lines[2]
+    assert [line.split()[0] for line in lines[3:5]] == ["staging", "production"]
+    assert "make rollback ENV=production" in lines[-1]
+    assert sh(REPO, "git", "status", "--porcelain").stdout == before_git
+    after_store = sorted(p.name for p in store.rglob("*")) if store.exists() else []
+    assert after_store == before_store, "the project's model store is untouched"

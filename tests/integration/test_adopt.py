@@ -82,11 +82,19 @@ def test_adopt_changes_only_params_the_data_file_and_outputs(adopted):
     changed = {line[3:] for line in status(root)}
     allowed = {"params.yaml", "data/.gitignore", f"data/{name}.csv.dvc", "data/raw.dvc"}
     allowed |= {f"deploy/environments/{env}.yaml" for env in ("local", "staging", "production")}
+    allowed |= {
+        f"deploy/k8s/overlays/{env}/kustomization.yaml" for env in ("staging", "production")
+    }
     assert {c for c in changed if not GENERATED.match(c)} <= allowed, changed
     assert f"data/{name}.csv.dvc" in changed
     assert not (root / "data/raw.dvc").exists()
     assert "Review next" in done.stdout
     assert not EXAMPLE_WORDS.search(done.stdout + (root / "params.yaml").read_text())
+    deployed = [
+        *(root / "deploy").glob("environments/*.yaml"),
+        *(root / "deploy").glob("k8s/**/*.yaml"),
+    ]
+    assert not [p for p in deployed if "card-fraud" in p.read_text()], "the example's name stays"
 
 
 def test_adopting_twice_is_refused_and_changes_nothing(adopted):

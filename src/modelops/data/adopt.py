@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 EXAMPLE_DATA = Path("data/raw")
 DEPLOY = Path("deploy/environments")
+OVERLAYS = Path("deploy/k8s/overlays")  # their image: <model.name>-service
 MAX_SLICES = 3
 
 
@@ -200,7 +201,8 @@ def edit_params(
 
 
 def _rename_states(old: str, new: str) -> dict[Path, str]:
-    """Desired-state files with the model's tags renamed (text edit, comments kept)."""
+    """Desired-state files with the model's tags, and the Kubernetes overlays with its image,
+    renamed (text edits, comments kept)."""
     edited = {}
     for path in sorted(DEPLOY.glob("*.yaml")):
         text = path.read_text()
@@ -209,6 +211,13 @@ def _rename_states(old: str, new: str) -> dict[Path, str]:
             rf"\g<1>{new}:",
             text,
             flags=re.M,
+        )
+        if renamed != text:
+            edited[path] = renamed
+    for path in sorted(OVERLAYS.glob("*/kustomization.yaml")):
+        text = path.read_text()
+        renamed = re.sub(
+            rf"^(\s*newName:\s*){re.escape(old)}-service$", rf"\g<1>{new}-service", text, flags=re.M
         )
         if renamed != text:
             edited[path] = renamed

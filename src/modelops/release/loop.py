@@ -73,11 +73,12 @@ def main() -> int:
         settings = load_settings("params.yaml")
         judged = run_gates(settings)
         print(f"  gates      {judged['verdict']} (make gates)")
-        if judged["verdict"] != "PASS":
+        if judged["verdict"] != "PASS":  # the loop stops here, as a release would
             for gate in judged["gates"]:
                 if gate["status"] == "fail":
                     print(f"             {gate['name']}: {gate['reason']}")
-            return 1
+            print("  no release: a version is registered only when its gates pass")
+            return 0
         version = registry.register(root, settings.model.name)
         from modelops.serving import store
 

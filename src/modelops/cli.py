@@ -201,7 +201,7 @@ def _release(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "promotion-report":
         from modelops.release import report
 
-        out = paths.PROMOTION_DIR / f"{args.env}.md"
+        out = report.REPORTS / f"{args.env}.md"
         print(f"wrote {report.write(root, settings, args.env, out)}")
         return 0
     if args.command == "environments-changed":

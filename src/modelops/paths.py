@@ -32,4 +32,3 @@ PR_SCORES = PR / "scores.parquet"
 VERDICT = PR / "verdict.json"
 REPORT = PR / "report.md"
 REPORT_PNG = PR / "report.png"
-PROMOTION_DIR = Path("reports/promotion")  # the promotion pull requests' reports

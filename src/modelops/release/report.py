@@ -35,6 +35,7 @@ from modelops.training.evaluate import make_holdout, scored
 from modelops.training.metrics import bootstrap, improvement
 from modelops.training.scoring import score
 
+REPORTS = Path("reports/promotion")  # <env>.md, what promotion.yml posts
 MIN_LABELS = 50  # labelled requests per version before its live ROC-AUC is shown
 OFFLINE = ("roc_auc", "average_precision", "recall_at_review_rate", "log_loss")
 

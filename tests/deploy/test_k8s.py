@@ -33,6 +33,8 @@ from modelops.serving import telemetry
 from modelops.serving.state import DesiredState
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.heavy
+
 K8S = REPO / "deploy/k8s"
 ENVIRONMENTS = REPO / "deploy/environments"
 OVERLAYS = sorted(p.parent.name for p in (K8S / "overlays").glob("*/kustomization.yaml"))

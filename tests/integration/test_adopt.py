@@ -33,7 +33,12 @@ DATASETS: dict[str, tuple[Callable[[], pd.DataFrame], dict[str, str]]] = {
 }
 # The template tests run in the adopted clone: all of them (the real pipeline, bento and
 # server tests too) for one data set; the quick ones for the other, to keep the suite short.
-TEMPLATE_TESTS = {"breast-cancer": "not example", "awkward": "not example and not integration"}
+# The template's tests rerun in each adopted copy, but for the example's own and the heavy
+# ones (load, manifests, the release rehearsal: they do not depend on the data set).
+TEMPLATE_TESTS = {
+    "breast-cancer": "not example and not heavy",
+    "awkward": "not example and not integration and not heavy",
+}
 EXAMPLE_WORDS = re.compile(
     r"\b(fraud\w*|transactions?|(?<!model )cards?|card_\w+|is_fraud|legit\w*|merchants?)\b", re.I
 )  # "model card" is the ML term, not the example's payment card

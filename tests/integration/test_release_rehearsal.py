@@ -41,7 +41,7 @@ from tests.conftest import PARAMS, REPO, quicker, with_updates
 from tests.integration.test_pr_rehearsal import sh
 from tests.serving.support import FailsAbove, minimal_lineage, poison_values, sample_requests
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.heavy]
 CANARY = {"bake_s": 4, "interval_s": 0.5, "min_requests": 10, "max_error_rate": 0.05}
 
 

@@ -18,7 +18,7 @@ from modelops.serving.bento import free_port
 from modelops.serving.predlog import PREDICTIONS
 from tests.serving.support import running_server, sample_requests, write_state
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.heavy]
 
 
 @pytest.fixture(scope="module")

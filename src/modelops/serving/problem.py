@@ -5,9 +5,9 @@ Every 4xx and 5xx answer of the service is an RFC 9457 problem, served as
 ``application/problem+json``::
 
     {"status": 400, "title": "Bad Request",
-     "detail": "transaction.amount: Input should be greater than or equal to 0.01",
-     "errors": [{"field": "transaction.amount",
-                 "message": "Input should be greater than or equal to 0.01"}]}
+     "detail": "record.age: Input should be greater than or equal to 0",
+     "errors": [{"field": "record.age",
+                 "message": "Input should be greater than or equal to 0"}]}
 
 ``errors`` lists the fields at fault (empty when the request as a whole is). Whatever
 the client sent is repeated only escaped (no control characters reach a log line) and

@@ -43,7 +43,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 URL_VARIABLE = "MODELOPS_LOG_URL"  # overrides serving.log.url
 KEY_VARIABLE = "MODELOPS_PSEUDONYM_KEY"  # the pseudonyms' secret key; never in params.yaml
 MIN_KEY_BYTES = 16
-PRUNE_BATCH_ROWS = 5_000  # rows deleted per transaction: no long lock on a big log
+PRUNE_BATCH_ROWS = 5_000  # rows deleted per database commit: no long lock on a big log
 METADATA = sa.MetaData()
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -370,7 +370,7 @@ def prune(
     """Delete predictions created more than ``retention_days`` before ``now``, feedback
     received that long ago, and feedback whose prediction goes (or went) with them.
 
-    Each batch of at most ``batch_rows`` rows is its own short transaction, so the
+    Each batch of at most ``batch_rows`` rows is committed on its own (short), so the
     service keeps writing meanwhile; feedback goes first, so no label is ever left
     without its prediction. A dry run only counts. A missing log deletes nothing."""
     if retention_days < 1 or batch_rows < 1:
@@ -423,7 +423,7 @@ def _delete(
     engine: sa.Engine, table: sa.Table, where: sa.ColumnElement[bool], batch_rows: int
 ) -> int:
     """Delete the rows matching ``where`` in id order, at most ``batch_rows`` per
-    transaction (keyset batches: each starts after the last id of the one before)."""
+    commit (keyset batches: each starts after the last id of the one before)."""
     deleted, after = 0, 0
     while True:
         with engine.begin() as connection:

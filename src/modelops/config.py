@@ -235,6 +235,59 @@ class ReleaseSettings(_Section):
         return self
 
 
+class DriftSettings(_Section):
+    """Data and prediction drift against the model version's reference profile."""
+
+    bins: int = Field(20, ge=4, le=100)  # quantile bins per numeric column in the profile
+    fdr: float = Field(0.05, gt=0, lt=1)  # false-discovery rate across features
+    min_effect: float = Field(0.05, ge=0)  # numeric: shift in reference SDs worth an alarm
+    min_effect_category: float = Field(0.005, ge=0)  # categorical: share of rows moved
+    min_rows: int = Field(500, ge=1)  # a smaller window is reported, not judged
+
+
+class ControlSettings(_Section):
+    """Control charts of the positive rate, mean score and key features."""
+
+    arl: float = Field(365.0, gt=1)  # windows between false alarms with no change
+    shift_sd: float = Field(1.0, gt=0)  # the shift, in SDs, the chart is tuned to catch
+    features: list[str] = Field(default_factory=list)  # [] : every numeric feature
+    alarms: int = Field(2, ge=1)  # retrain after this many alarming windows...
+    of_last: int = Field(3, ge=1)  # ...out of the last this many
+
+
+class LabelSettings(_Section):
+    """Delayed labels: when a window's performance is compared."""
+
+    min_maturity: float = Field(0.8, gt=0, le=1)  # expected share of labels arrived
+    min_positives: int = Field(20, ge=1)  # fewer labelled positives: not judged
+
+
+class RetrainSettings(_Section):
+    """What a retraining pull request may do by itself (retrain.yml)."""
+
+    automerge: bool = False  # merge when every gate passes and only data changed
+    runner: Literal["hosted", "cml"] = "hosted"  # cml: `cml runner launch` a bigger machine
+    runner_labels: str = "cml"  # the labels of the launched runner
+
+
+class MonitoringSettings(_Section):
+    """`make monitor` and the time-lapse (README: Monitoring and retraining)."""
+
+    window_days: int = Field(7, ge=1)
+    max_model_age_days: int = Field(56, ge=1)  # older: the verdict says retrain
+    max_auc_drop: float = Field(0.02, gt=0, lt=1)  # live ROC-AUC below the holdout's by more
+    drift: DriftSettings = DriftSettings()
+    control: ControlSettings = ControlSettings()
+    labels: LabelSettings = LabelSettings()
+    retrain: RetrainSettings = RetrainSettings()
+
+    @model_validator(mode="after")
+    def _k_of_n(self) -> Self:
+        if self.control.alarms > self.control.of_last:
+            raise ValueError("control.alarms must not exceed control.of_last")
+        return self
+
+
 class Settings(_Section):
     """Everything in params.yaml."""
 
@@ -251,6 +304,7 @@ class Settings(_Section):
     behaviour: BehaviourSettings = BehaviourSettings()
     serving: ServingSettings = ServingSettings()
     release: ReleaseSettings = ReleaseSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
 
     @model_validator(mode="after")
     def _columns_exist(self) -> Self:

@@ -169,11 +169,11 @@ push-release: ## push the registry's tags (versions <model>@vX.Y.Z, stages <mode
 	@if [ -n "$$GH_TOKEN" ]; then gh auth setup-git; fi
 	git tag --list '*@v*' '*#*#*' | xargs --no-run-if-empty git push origin
 
-image: setup ## CI: containerize the Bento, push IMAGE:<newest version> (Docker; REGISTRY_USER/REGISTRY_TOKEN log in)
-	@if [ -z "$(IMAGE)" ]; then echo "usage: make image IMAGE=ghcr.io/<owner>/<name>"; exit 2; fi
-	@if [ -n "$$REGISTRY_TOKEN" ]; then \
+# Without IMAGE it only builds the Bento (no Docker): what the image would carry.
+image: setup build/requirements.txt ## the newest version's Bento with the versions it carries; IMAGE=ghcr.io/<owner>/<name>: containerize and push (Docker; REGISTRY_USER/REGISTRY_TOKEN log in)
+	@if [ -n "$$REGISTRY_TOKEN" ] && [ -n "$(IMAGE)" ]; then \
 		echo "$$REGISTRY_TOKEN" | docker login "$${IMAGE%%/*}" -u "$$REGISTRY_USER" --password-stdin; fi
-	modelops image --repository "$(IMAGE)"
+	modelops image $(if $(IMAGE),--repository "$(IMAGE)")
 
 # The branch of the newest promotion or rollback commit, unless BRANCH is given.
 open-pr: ## CI: push BRANCH (default: the newest promote/* or rollback/* branch) and open its pull request

@@ -108,9 +108,11 @@ def _release_parsers(commands: argparse._SubParsersAction) -> None:
     )
     changed.add_argument("--base", required=True, help="the commit before (a push's before)")
     push = commands.add_parser(
-        "image", help="CI: containerize the Bento as REPOSITORY:<newest version>, push it"
+        "image",
+        help="the newest version's Bento, carrying the versions its record names; "
+        "with --repository containerize it as REPOSITORY:<X.Y.Z> and push it (CI)",
     )
-    push.add_argument("--repository", required=True, help="e.g. ghcr.io/<owner>/<name>")
+    push.add_argument("--repository", help="e.g. ghcr.io/<owner>/<name>")
 
 
 SERVING_COMMANDS = ("bento", "serve", "demo", "check-state")
@@ -197,7 +199,16 @@ def _release(args: argparse.Namespace, settings: Settings) -> int:
         print(registry.image_tag(root, settings, args.env))
         return 0
     if args.command == "image":
-        return _image(settings, args.repository)
+        _quiet("bentoml")
+        from modelops.release import image
+
+        if args.repository:
+            print(f"pushed {image.push(root, settings, args.repository)}")
+            return 0
+        newest, bento_tag = image.build(root, settings)
+        carries = ", ".join(newest.record.get("image_carries", [newest.version]))
+        print(f"bento {bento_tag}: {newest.version}'s image, carrying {carries}")
+        return 0
     if args.command == "promotion-report":
         from modelops.release import report
 
@@ -251,25 +262,6 @@ def _change_environment(args: argparse.Namespace, settings: Settings) -> int:
         f"\nrolled back {change.environment} on {change.branch} ({change.commit[:12]}); a local "
         f"service watching the file applies it within serving.reload_interval_s; push to deploy"
     )
-    return 0
-
-
-def _image(settings: Settings, repository: str) -> int:
-    """Containerize the Bento of the newest registered version and push it (Docker)."""
-    import subprocess
-
-    from modelops.release.registry import versions
-    from modelops.serving import bento
-
-    registered = versions(Path(), settings.model.name)
-    if not registered:
-        raise InputError("no registered version: `make release` first")
-    image = f"{repository.lower()}:{registered[-1].record['image_tag']}"  # OCI: lowercase
-    bento_tag = bento.build(settings)
-    for command in (["bentoml", "containerize", bento_tag, "--image-tag", image],
-                    ["docker", "push", image]):  # fmt: skip
-        subprocess.run(command, check=True)
-    print(f"pushed {image} ({bento_tag})")
     return 0
 
 

@@ -1,9 +1,10 @@
 """A rehearsal of releasing on one machine, in a temporary git repository: register a
 version and take it through staging to production; register a second, see production
 refuse it before staging, take it through staging in shadow, as a canary and in full,
-then to production; roll production back in one command; and a broken canary that
-`make deploy` rolls back by itself. After each step: the desired-state files, the
-registry's tags, and what the environment's local service really serves.
+then to production; roll production back in one command; a broken canary that
+`make deploy` rolls back by itself; and what each version's image carries. After each
+step: the desired-state files, the registry's tags, and what the environment's local
+service really serves.
 
 The models are fitted by the test session and committed as the pipeline would write
 them; the gates' verdict of each is written by the test (the gates are rehearsed in
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import bentoml
 import httpx
 import pandas as pd
 import pytest
@@ -29,7 +31,7 @@ import yaml
 from modelops import paths
 from modelops.config import Settings, load_settings
 from modelops.io import dump_model
-from modelops.release import deploy, promote, registry
+from modelops.release import deploy, image, promote, registry
 from modelops.release.show import versions_table
 from modelops.serving import store
 from modelops.serving.bento import free_port
@@ -200,6 +202,19 @@ def test_e_a_broken_canary_is_rolled_back_by_the_deploy_itself(rehearsal, fitted
     assert outcome.serving == [rehearsal.released["v0.2.0"].model_tag]
     name = rehearsal.settings.model.name
     assert "staging" not in registry.find(rehearsal.root, name, v3.version).stages
+
+
+def test_g_an_image_carries_the_versions_beside_it_each_rebuilt_from_its_commit(rehearsal):
+    v1, v2, v3 = (rehearsal.released[v] for v in ("v0.1.0", "v0.2.0", "v0.3.0"))
+    assert v1.record["image_carries"] == ["v0.1.0"]
+    assert v2.record["image_carries"] == ["v0.1.0", "v0.2.0"]  # staging and production: v1
+    assert v3.record["image_carries"] == ["v0.1.0", "v0.2.0", "v0.3.0"]
+    # a fresh CI runner's store lacks the older versions: `make image` saves each from
+    # the model, lineage and training rows at its commit
+    bentoml.models.delete(v1.model_tag)
+    assert image.stored(rehearsal.root, rehearsal.settings, v1) == v1.model_tag
+    saved = bentoml.models.get(v1.model_tag).info.metadata
+    assert (saved["model_id"], saved["git_commit"]) == (v1.record["model_id"], v1.commit)
 
 
 class traffic:  # noqa: N801  # used as `with traffic(...)`

@@ -29,11 +29,15 @@ def release_settings(settings):
 
 @pytest.fixture
 def released(repo):
-    """v0.1.0 (served in staging and production) and v0.2.0 (not deployed yet)."""
+    """v0.1.0 (served in staging and production) and v0.2.0 (not deployed yet), whose
+    image carries v0.1.0 too."""
     trained(repo, "a" * 32)
     register(repo, NAME)
     for stage in ("staging", "production"):
         gto.api.assign(str(repo), NAME, stage, version="v0.1.0")
+        deployed = repo / "deploy/environments" / f"{stage}.yaml"
+        deployed.parent.mkdir(parents=True, exist_ok=True)
+        deployed.write_text(f"champion: {NAME}:v0.1.0\n")
     trained(repo, "b" * 32)
     register(repo, NAME)
     return repo

@@ -18,7 +18,7 @@ HEADER = "# What staging serves (a comment the promotion keeps)\n"
 def project(released):
     """``released`` with staging and production serving v0.1.0."""
     environments = released / "deploy/environments"
-    environments.mkdir(parents=True)
+    environments.mkdir(parents=True, exist_ok=True)
     for env in ("staging", "production"):
         (environments / f"{env}.yaml").write_text(
             HEADER + "champion: churn:v0.1.0\nautomation: partial\n"

@@ -27,7 +27,13 @@ def test_a_passing_committed_model_is_registered_with_what_it_is(repo):
     assert record["commit"] == version.commit
     assert record["data_md5"]["train"] == "train-md5"
     assert record["metrics"] == {"roc_auc": 0.91}
+    assert record["image_carries"] == ["v0.1.0"]  # no environment names a version yet
     assert "churn@v0.1.0" in git(repo, "tag", "-l")
+
+
+def test_the_image_carries_the_versions_the_environments_name(released):
+    # `released`: v0.1.0 in staging and production when v0.2.0 was registered
+    assert find(released, NAME, "v0.2.0").record["image_carries"] == ["v0.1.0", "v0.2.0"]
 
 
 @pytest.mark.parametrize(

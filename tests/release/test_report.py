@@ -22,7 +22,7 @@ from tests.release.support import NAME
 @pytest.fixture
 def promotion(released):
     environments = released / "deploy/environments"
-    environments.mkdir(parents=True)
+    environments.mkdir(parents=True, exist_ok=True)
     (environments / "staging.yaml").write_text(
         "champion: churn:v0.1.0\nchallenger: churn:v0.2.0\nstrategy: {type: shadow}\n"
     )

@@ -152,6 +152,18 @@ def test_the_service_imported_with_other_words_has_a_spec_in_those_words(other, 
     assert not any(word in spec["info"]["description"].lower() for word in EXAMPLE_WORDS)
 
 
+def test_the_service_packs_the_versions_an_image_carries(other, versions, tmp_path, monkeypatch):
+    """`make image` sets MODELOPS_BUNDLE: the service declares those models too (once
+    each), so `bentoml build` packs them beside the desired state's."""
+    code = (
+        "from modelops.serving.service import ModelService; "
+        "print(' '.join(sorted(str(m.tag) for m in ModelService.models)))"
+    )
+    assert run_with_other_words(versions, tmp_path, code) == versions[0]
+    monkeypatch.setenv("MODELOPS_BUNDLE", " ".join(versions))
+    assert run_with_other_words(versions, tmp_path, code) == " ".join(sorted(versions))
+
+
 @pytest.mark.integration  # builds a real Bento
 def test_the_bento_is_named_and_described_from_the_settings(other, versions, tmp_path):
     """`make bento` with other words and model name: the Bento `<model.name>-service`,

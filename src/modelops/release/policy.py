@@ -1,7 +1,9 @@
 """The release rules of a desired-state file, on top of its structure (serving/state.py):
 an environment of ``release.stages`` names registered versions only (``<model>:vX.Y.Z``,
 never ``latest``), each having served in every earlier stage, and a challenger newer
-than its champion. ``local`` is exempt: it may serve ``<model>:latest``."""
+than its champion, both carried by the image of the newer (its record's
+``image_carries``: a cluster runs one image per environment). ``local`` is exempt: it
+may serve ``<model>:latest``."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ def check(root: Path, settings: Settings, path: Path, text: str | None = None) -
     if path.stem not in stages:
         return state
     earlier = stages[: stages.index(path.stem)]
-    problems, numbers = [], {}
+    problems, numbers, found = [], {}, {}
     for role in ("champion", "challenger"):
         tag = getattr(state, role)
         if tag is None:
@@ -38,7 +40,7 @@ def check(root: Path, settings: Settings, path: Path, text: str | None = None) -
         except ReleaseError as exc:
             problems.append(f"{role}: {exc}")
             continue
-        numbers[role] = parse(version)
+        numbers[role], found[role] = parse(version), registered
         for stage in earlier:
             if stage not in registered.stages:
                 problems.append(
@@ -49,6 +51,16 @@ def check(root: Path, settings: Settings, path: Path, text: str | None = None) -
         problems.append(
             f"challenger: {state.challenger} is not newer than the champion {state.champion}"
         )
+    if len(found) == 2:
+        newer = max(found.values(), key=lambda v: v.number)
+        carries = newer.record.get("image_carries", [newer.version])
+        for role, registered in found.items():
+            if registered.version not in carries:
+                problems.append(
+                    f"{role}: {registered.model_tag} is not in the image of {newer.version} "
+                    f"(it carries {', '.join(carries)}): serve {newer.version} alone "
+                    "(STRATEGY=full) or beside a version its image carries"
+                )
     if problems:
         raise DesiredStateError(f"{path}: refused:\n  " + "\n  ".join(problems))
     return state

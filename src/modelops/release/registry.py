@@ -123,8 +123,11 @@ def find(root: Path | str, name: str, version: str) -> Version:
     raise ReleaseError(f"{name}@{version} is not a registered version (registered: {known})")
 
 
-def record_of(lineage: dict[str, Any], version: str, commit: str) -> dict[str, Any]:
-    """What a version is: model id, BentoML and image tags, data hashes, key metrics."""
+def record_of(
+    lineage: dict[str, Any], version: str, commit: str, carries: list[str] | None = None
+) -> dict[str, Any]:
+    """What a version is: model id, BentoML and image tags, the versions its image
+    carries (``carries``; default itself alone), data hashes, key metrics."""
     name = lineage["model_id"].rsplit("-", 1)[0]
     data = lineage["data"]
     return {
@@ -132,6 +135,7 @@ def record_of(lineage: dict[str, Any], version: str, commit: str) -> dict[str, A
         "model_md5": lineage["model"]["md5"],
         "bento_model": f"{name}:{version}",
         "image_tag": version.removeprefix("v"),
+        "image_carries": carries or [version],
         "commit": commit,
         "data_md5": {part: data[part]["md5"] for part in ("raw", "train", "holdout")},
         "metrics": {k: v["value"] for k, v in lineage["metrics"].items() if k in KEY_METRICS},
@@ -168,9 +172,23 @@ def register(root: Path, name: str, bump: str = "minor") -> Version:
         if old.record.get("model_id") == lineage["model_id"]:
             raise ReleaseError(f"model {lineage['model_id']} is registered already as {old.tag}")
     version = bumped(registered[-1].version if registered else None, bump)
-    record = record_of(lineage, version, state["commit"])
+    record = record_of(lineage, version, state["commit"], carried(root, name, version))
     gto.api.register(str(root), name, "HEAD", version=version, message=json.dumps(record))
     return find(root, name, version)
+
+
+def carried(root: Path, name: str, version: str) -> list[str]:
+    """The versions the image of ``version`` carries: itself, and every registered version
+    a desired state in deploy/environments names now, so a promotion to shadow, canary
+    or A/B beside any of them runs in one pod (policy.py refuses any other pairing)."""
+    named = {version}
+    for path in sorted((root / "deploy/environments").glob("*.yaml")):
+        state = yaml.safe_load(path.read_text()) or {}
+        for role in ("champion", "challenger"):
+            tag = str(state.get(role) or "")
+            if tag.startswith(f"{name}:") and VERSION.fullmatch(tag.partition(":")[2]):
+                named.add(tag.partition(":")[2])
+    return sorted(named, key=parse)
 
 
 def _verdict(root: Path) -> dict[str, Any]:
@@ -185,7 +203,7 @@ def _verdict(root: Path) -> dict[str, Any]:
 
 def image_tag(root: Path, settings: Settings, env: str) -> str:
     """The OCI image tag a cluster runs for ``env``: that of the newest registered
-    version its desired state names (its image carries the older one too)."""
+    version its desired state names (policy.py checks that it carries the other one)."""
     state = yaml.safe_load((root / "deploy/environments" / f"{env}.yaml").read_text()) or {}
     name = settings.model.name
     named = [

@@ -2,7 +2,9 @@
 
 At import it reads params.yaml (MODELOPS_PARAMS) and the desired-state file
 (MODELOPS_DESIRED_STATE, default serving.desired_state); the models that file names are
-declared as class attributes, so `bentoml build` packages them. The service is named
+declared as class attributes, so `bentoml build` packages them, with those of
+MODELOPS_BUNDLE (space-separated tags: `make image` packs every version the image
+carries, so a desired state can switch between them in the same pods). The service is named
 `<model.name>-service`; its request and response models come from the schema and their
 names from `words` (contract.py), so they are passed to BentoML as input and output
 specs rather than read from the method signatures. Everything else (routing, batching,
@@ -89,6 +91,16 @@ class DescribedService(bentoml.Service):  # type: ignore[misc]  # untyped for my
         return bentoml_cattr.structure(spec, OpenAPISpecification)
 
 
+class Bundle:
+    """The other versions an image carries (`make image`): BentoML packs every BentoModel
+    class attribute, inherited ones too."""
+
+
+for n, tag in enumerate(os.environ.get("MODELOPS_BUNDLE", "").split()):
+    if tag not in BOOT_STATE.versions:
+        setattr(Bundle, f"bundled_{n}", bentoml.models.BentoModel(tag))
+
+
 @bentoml.service(
     name=bento_name(SETTINGS.model),
     description=description(SETTINGS.words),
@@ -103,7 +115,7 @@ class DescribedService(bentoml.Service):  # type: ignore[misc]  # untyped for my
     tracing={} if SERVING.tracing else {"excluded_urls": ["/predict", "/feedback"]},
     envs=[{"name": "OMP_NUM_THREADS", "value": "1"}],
 )
-class ModelService:
+class ModelService(Bundle):
     """Scores records: champion/challenger routing, automation degrees, a prediction log."""
 
     champion_model = bentoml.models.BentoModel(BOOT_STATE.champion)

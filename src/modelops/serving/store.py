@@ -72,11 +72,17 @@ def resolve(tag: str) -> str:
         ) from exc
 
 
-def save_current(settings: Settings, root: Path | str = ".", version: str | None = None) -> str:
+def save_current(
+    settings: Settings,
+    root: Path | str = ".",
+    version: str | None = None,
+    commit: str | None = None,
+) -> str:
     """Save the pipeline's current model (models/) into the BentoML model store, with
     its lineage and reason-code reference values, as the newest version (what
     ``name:latest`` names); return its tag. A no-op when it already is the newest.
-    ``version``: a registered version (vX.Y.Z) to tag it with instead of its model id."""
+    ``version``: a registered version (vX.Y.Z) to tag it with instead of its model id;
+    ``commit``: the commit it came from, when ``root`` is not that commit's checkout."""
     root = Path(root)
     model_path, lineage_path = root / paths.MODEL, root / paths.LINEAGE
     if not model_path.exists() or not lineage_path.exists():
@@ -97,7 +103,12 @@ def save_current(settings: Settings, root: Path | str = ".", version: str | None
     train = pd.read_parquet(root / paths.TRAIN, columns=columns)
     reference = reference_values(train, settings.data_schema, columns)
     return save(
-        name, model_path, lineage, reference, commit=git_state(root)["commit"], version=version
+        name,
+        model_path,
+        lineage,
+        reference,
+        commit=commit or git_state(root)["commit"],
+        version=version,
     )
 
 

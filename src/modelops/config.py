@@ -32,6 +32,21 @@ class DataSettings(_Section):
     path: Path = Path("data/raw")
 
 
+class UpstreamChangeSettings(_Section):
+    """An upstream system changes what it sends from ``week`` on (null: never)."""
+
+    week: int | None = Field(None, ge=0)
+    scale: dict[str, float] = Field(default_factory=dict)  # column -> factor (units)
+    rename: dict[str, dict[str, str]] = Field(default_factory=dict)  # column -> {old: new}
+
+
+class NewTacticSettings(_Section):
+    """A fraud tactic never seen before appears suddenly at ``week`` (null: never)."""
+
+    week: int | None = Field(None, ge=0)
+    share: float = Field(0.5, gt=0, lt=1)  # of the detectable fraud from then on
+
+
 class SimulatorSettings(_Section):
     """The example's seeded simulator; ignored unless data.source is simulator."""
 
@@ -46,6 +61,8 @@ class SimulatorSettings(_Section):
     undetectable_share: float = Field(0.12, ge=0, le=1)
     concept_drift: float = Field(0.2, ge=0)
     data_drift: float = Field(0.02, ge=0)
+    upstream_change: UpstreamChangeSettings = UpstreamChangeSettings()
+    new_tactic: NewTacticSettings = NewTacticSettings()
 
 
 class SplitSettings(_Section):

@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from modelops.config import SimulatorSettings
 from modelops.example.simulator import TACTICS, simulate_week, tactic_mix
 from tests.conftest import with_updates
 
@@ -62,3 +63,35 @@ def test_fraud_differs_from_legit_where_tactics_act(simulated):
     legit = simulated[simulated["is_fraud"] == 0]
     assert fraud["new_device"].mean() > 3 * legit["new_device"].mean()
     assert fraud["txn_count_1h"].mean() > legit["txn_count_1h"].mean()
+
+
+def simulator(settings, **fields) -> SimulatorSettings:
+    """The test simulator settings with ``fields`` replaced (validated)."""
+    return SimulatorSettings.model_validate(settings.simulator.model_dump() | fields)
+
+
+def test_a_new_tactic_appears_suddenly_at_its_week(settings):
+    sim = simulator(settings, new_tactic={"week": 5, "share": 0.5}, transactions_per_week=20000)
+    relay = TACTICS.index("relay")
+    assert len(tactic_mix(sim, 4)) == relay  # not yet: the four drifting tactics only
+    assert tactic_mix(sim, 5)[relay] == 0.5
+    assert np.isclose(tactic_mix(sim, 5).sum(), 1)
+    before, after = simulate_week(sim, 4), simulate_week(sim, 5)
+    fraud = [week.loc[week["is_fraud"] == 1, "channel"] for week in (before, after)]
+    assert (fraud[1] == "contactless").mean() > (fraud[0] == "contactless").mean() + 0.15
+    # the weeks before it are the same as without it
+    unset = simulator(settings, new_tactic={"week": None}, transactions_per_week=20000)
+    pd.testing.assert_frame_equal(before, simulate_week(unset, 4))
+
+
+def test_an_upstream_change_scales_and_renames_from_its_week(settings):
+    change = {"week": 3, "scale": {"amount": 100}, "rename": {"channel": {"online": "web"}}}
+    sim = simulator(settings, upstream_change=change)
+    plain = simulator(settings, upstream_change={"week": None})
+    pd.testing.assert_frame_equal(simulate_week(sim, 2), simulate_week(plain, 2))
+    changed, unchanged = simulate_week(sim, 3), simulate_week(plain, 3)
+    np.testing.assert_allclose(changed["amount"], unchanged["amount"] * 100)
+    assert set(changed["channel"]) == {"pos", "contactless", "web"}
+    bad = simulator(settings, upstream_change={"week": 0, "scale": {"amt": 2}})
+    with pytest.raises(ValueError, match=r"simulator\.upstream_change\.scale: no column 'amt'"):
+        simulate_week(bad, 0)

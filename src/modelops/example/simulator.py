@@ -4,6 +4,9 @@ Each fraud row is drawn from one of four tactics; every tactic alters a few feat
 each with probability ``signal_strength``, so fraud overlaps legitimate traffic. The
 tactic mix moves week by week (``concept_drift``: what makes a transaction fraudulent
 shifts) and the population moves too (``data_drift``: more online, higher amounts).
+Two sudden events can be set: a new tactic (``new_tactic``: contactless relay fraud,
+in-person and daytime, that looks unlike every earlier tactic) and an upstream change
+(``upstream_change``: a field in other units, renamed categories), each from a week on.
 Week ``w`` depends only on (seed, w), so appending a week never changes earlier ones.
 """
 
@@ -23,7 +26,7 @@ CATEGORY_AMOUNT = (1.0, 0.8, 1.0, 1.4, 1.1, 4.0, 3.0, 5.0, 0.6, 0.4)
 CHANNELS = ("pos", "contactless", "online")
 HOME_COUNTRY = "US"
 COUNTRIES = (HOME_COUNTRY, "CA", "MX", "GB", "DE", "FR", "BR", "IN")
-TACTICS = ("card_testing", "account_takeover", "skimming", "bust_out")
+TACTICS = ("card_testing", "account_takeover", "skimming", "bust_out", "relay")
 # Tactic log-odds at week 0 and their change per week (times concept_drift):
 # card testing fades, bust-out emerges late, as fraud rings move on.
 TACTIC_BASE = np.array([1.5, 0.5, 0.0, -3.0])
@@ -33,10 +36,15 @@ HOURLY_SHARE = _HOURLY / _HOURLY.sum()
 
 
 def tactic_mix(settings: SimulatorSettings, week: int) -> np.ndarray:
-    """Probability of each tactic among detectable fraud in a given week."""
+    """Probability of each tactic among detectable fraud in a given week: the drifting
+    four, and from ``new_tactic.week`` on the new one (its ``share``)."""
     logits = TACTIC_BASE + settings.concept_drift * week * TACTIC_SLOPE
     weights = np.exp(logits - logits.max())
-    return np.asarray(weights / weights.sum())
+    mix = np.asarray(weights / weights.sum())
+    new = settings.new_tactic
+    if new.week is not None and week >= new.week:
+        return np.append(mix * (1 - new.share), new.share)
+    return mix
 
 
 class _Pools:
@@ -95,8 +103,9 @@ def simulate_week(settings: SimulatorSettings, week: int) -> pd.DataFrame:
     }  # fmt: skip
     fraud_rows = np.flatnonzero(is_fraud)
     detectable = fraud_rows[rng.random(fraud_rows.size) >= settings.undetectable_share]
-    tactic = rng.choice(len(TACTICS), detectable.size, p=tactic_mix(settings, week))
-    for t in range(len(TACTICS)):
+    mix = tactic_mix(settings, week)
+    tactic = rng.choice(len(mix), detectable.size, p=mix)
+    for t in range(len(mix)):
         _apply_tactic(frame, detectable[tactic == t], TACTICS[t], settings, rng, pools)
 
     channel, country, amount = frame["channel"], frame["country"], frame["amount"]
@@ -131,6 +140,22 @@ def simulate_week(settings: SimulatorSettings, week: int) -> pd.DataFrame:
     )
     data = data.sort_values("timestamp", kind="stable").reset_index(drop=True)
     data.insert(0, "transaction_id", [f"T{week:04d}{i:07d}" for i in range(n)])
+    return _upstream(settings, week, data)
+
+
+def _upstream(settings: SimulatorSettings, week: int, data: pd.DataFrame) -> pd.DataFrame:
+    """The week as an upstream system sends it after ``upstream_change.week``."""
+    change = settings.upstream_change
+    if change.week is None or week < change.week:
+        return data
+    for field, edits in (("scale", change.scale), ("rename", change.rename)):
+        for column in edits:
+            if column not in data:
+                raise ValueError(f"simulator.upstream_change.{field}: no column '{column}'")
+    for column, factor in change.scale.items():
+        data[column] = data[column] * factor
+    for column, names in change.rename.items():
+        data[column] = data[column].replace(names)
     return data
 
 
@@ -148,13 +173,7 @@ def _apply_tactic(
         return rows[rng.random(rows.size) < settings.signal_strength]
 
     def set_category(target: np.ndarray, choices: list[int]) -> None:
-        category = rng.choice(choices, target.size)
-        frame["category"][target] = category
-        for c in choices:
-            pool = pools.merchants_by_category[c]
-            hit = target[category == c]
-            if pool.size and hit.size:
-                frame["merchant"][hit] = rng.choice(pool, hit.size)
+        _move_to_categories(frame, target, choices, rng, pools)
 
     cat = {name: i for i, name in enumerate(CATEGORIES)}
     if tactic == "card_testing":
@@ -191,3 +210,29 @@ def _apply_tactic(
         frame["amount"][big] *= rng.lognormal(1.5, 0.5, big.size)
         spree = some()
         frame["txn_24h"][spree] += 4 + rng.poisson(4.0, spree.size)
+    elif tactic == "relay":  # in person, by day, at everyday merchants: unlike the others
+        frame["channel"][some()] = 1
+        set_category(some(), [cat["grocery"], cat["fuel"], cat["restaurants"]])
+        day = some()
+        frame["hour"][day] = rng.integers(10, 18, day.size)
+        big = some()
+        frame["amount"][big] *= rng.lognormal(1.0, 0.3, big.size)
+        repeat = some()
+        frame["txn_1h"][repeat] += 1 + rng.poisson(1.0, repeat.size)
+
+
+def _move_to_categories(
+    frame: dict[str, np.ndarray],
+    target: np.ndarray,
+    choices: list[int],
+    rng: np.random.Generator,
+    pools: _Pools,
+) -> None:
+    """Give ``target`` rows one of the ``choices`` categories, and a merchant of it."""
+    category = rng.choice(choices, target.size)
+    frame["category"][target] = category
+    for c in choices:
+        pool = pools.merchants_by_category[c]
+        hit = target[category == c]
+        if pool.size and hit.size:
+            frame["merchant"][hit] = rng.choice(pool, hit.size)

@@ -116,18 +116,22 @@ def test_outcomes_load_a_window_with_labels_and_chosen_inputs_only(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'log.db'}")
     migrate(engine)
     base = {"automation": "partial", "decision": "approve", "latency_ms": 1.0, "reasons": []}
+
+    def prediction(request: str, route: str, version: str, age: float, score: float, worth: float):
+        return {
+            **base, "request_id": request, "record_id": request, "route": route,
+            "model_version": version, "created_at": NOW - pd.Timedelta(days=age),
+            "score": score, "inputs": {"worth": worth, "other": "text"},
+        }  # fmt: skip
+
     predictions = [
-        {"request_id": "a", "record_id": "1", "route": "champion", "model_version": "m:v1",
-         "created_at": NOW - pd.Timedelta(days=3), "score": 0.9, "inputs": {"worth": 12.5, "big": "x"}},
-        {"request_id": "a", "record_id": "1", "route": "shadow", "model_version": "m:v2",
-         "created_at": NOW - pd.Timedelta(days=3), "score": 0.8, "inputs": {"worth": 12.5, "big": "x"}},
-        {"request_id": "b", "record_id": "2", "route": "champion", "model_version": "m:v1",
-         "created_at": NOW - pd.Timedelta(days=2), "score": 0.1, "inputs": {"worth": 3.0, "big": "y"}},
-        {"request_id": "c", "record_id": "3", "route": "champion", "model_version": "m:v1",
-         "created_at": NOW - pd.Timedelta(days=20), "score": 0.2, "inputs": {"worth": 1.0, "big": "z"}},
-    ]  # fmt: skip
+        prediction("a", "champion", "m:v1", 3, 0.9, 12.5),
+        prediction("a", "shadow", "m:v2", 3, 0.8, 12.5),
+        prediction("b", "champion", "m:v1", 2, 0.1, 3.0),
+        prediction("c", "champion", "m:v1", 20, 0.2, 1.0),  # before the window
+    ]
     with engine.begin() as connection:
-        connection.execute(PREDICTIONS.insert(), [{**base, **row} for row in predictions])
+        connection.execute(PREDICTIONS.insert(), predictions)
         connection.execute(
             FEEDBACK.insert(),
             [

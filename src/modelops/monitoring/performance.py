@@ -20,7 +20,8 @@ holdout at training time (later than train) and live.
 A label-free estimate of ROC-AUC (``expected_auc``: the expected concordant pairs over
 the expected positive-negative pairs if each row is positive with probability its score)
 assumes calibrated scores; it is shown as an estimate, available before any label, and
-marked unreliable when a judged ROC-AUC on labels falls outside its interval.
+marked unreliable once judged labels disagree: their ROC-AUC interval and its interval
+do not overlap.
 """
 
 from __future__ import annotations
@@ -110,12 +111,13 @@ class LivePerformance:
 
     @property
     def label_free_reliable(self) -> bool | None:
-        """Whether the labels bear out ``expected_auc``: the judged ROC-AUC lies within
-        its interval (None: nothing judged to compare with)."""
+        """Whether the labels bear out ``expected_auc``: its interval and the judged
+        ROC-AUC's interval overlap (None: nothing judged to compare with). The estimate's
+        interval alone is too narrow to test against: it leaves out the labels' noise."""
         auc, guess = self.metrics.get("roc_auc"), self.expected_auc
         if self.status != Status.JUDGED or auc is None or guess is None:
             return None
-        return guess.ci_low <= auc.value <= guess.ci_high
+        return auc.ci_low <= guess.ci_high and guess.ci_low <= auc.ci_high
 
 
 def live_performance(

@@ -2,16 +2,19 @@
 
 Live performance per model version and route on a window's labelled predictions: the
 holdout's metrics (ROC-AUC, average precision, recall at the action budget, cost per
-1,000 rows), computed by training/metrics.py with the same definitions, each with a
-seeded, vectorised percentile-bootstrap interval (``evaluation.bootstrap``). A group is
+1,000 rows), computed by training/metrics.py with the same definitions (recall and cost
+at the action budget: the top ``evaluation.review_rate`` share of the labelled rows'
+scores, as on the holdout), each with a seeded, vectorised percentile-bootstrap interval
+(``evaluation.bootstrap``). A group is
 
 - ``too few positives`` with fewer than ``labels.min_positives`` labelled positives,
 - ``provisional`` while its expected label completeness is below ``labels.min_maturity``
   (labels.py),
 - else ``judged``: it has decayed when the upper end of its ROC-AUC interval lies below
   its version's holdout ROC-AUC at training time (the lineage's point value) minus
-  ``monitoring.max_auc_drop``; that is, the data rule out a drop as small as allowed.
-  The holdout's own uncertainty is left to the allowed drop.
+  ``monitoring.max_auc_drop``: the live ROC-AUC is below that floor with one-sided
+  confidence (1 + ``confidence``) / 2 (0.975 by default). The holdout's own uncertainty
+  is left to the allowed drop.
 
 Staleness: the model's age is the days since its training data ended (the lineage's
 train ``time_max``). Performance by age, per week after that end, shows decay on the
@@ -127,8 +130,8 @@ def live_performance(
     settings: Settings,
     holdout_auc: Mapping[str, float],
 ) -> list[LivePerformance]:
-    """Each model version and route of ``outcomes`` (one window of
-    labels.load_outcomes, with the cost columns as fields), judged against the holdout
+    """Each model version and route of ``outcomes`` (one window of labels.load_outcomes,
+    ``fields=settings.evaluation.costs.columns()``), judged against the holdout
     ROC-AUC of its version (``holdout_auc``: version -> value; a version missing there is
     measured, not compared)."""
     labels, monitoring = settings.monitoring.labels, settings.monitoring

@@ -221,7 +221,9 @@ def performance_by_week(
     positives and each of DECAY_METRICS with its interval (``<metric>``,
     ``<metric>_low``, ``<metric>_high``; nan with fewer than labels.min_positives
     positives). For the holdout at training time (its time column, target and scores)
-    or the labelled log (created_at, label, score)."""
+    or the log (created_at, labels.known_labels, score); rows without a known label are
+    left out."""
+    frame = frame[frame[label].notna()]
     times = pd.to_datetime(frame[time], utc=True)
     weeks = (days(times - trained_until) // WEEK_DAYS).astype(int)
     week = pd.Series(weeks, index=frame.index, name="week")

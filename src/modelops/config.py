@@ -273,10 +273,14 @@ class ControlSettings(_Section):
 
 
 class LabelSettings(_Section):
-    """Delayed labels: when a window's performance is compared."""
+    """Delayed labels: when a window's performance is compared, and what a prediction
+    without a label means (monitoring/labels.py)."""
 
     min_maturity: float = Field(0.8, gt=0, le=1)  # expected share of labels arrived
     min_positives: int = Field(20, ge=1)  # fewer labelled positives: not judged
+    # unknown: both classes are labelled (0 and 1), each at its own pace; unlabelled rows
+    # wait. negative: only positives are reported (e.g. chargebacks); no label counts as 0
+    unlabelled: Literal["unknown", "negative"] = "unknown"
 
 
 class RetrainSettings(_Section):

@@ -49,7 +49,7 @@ PORT ?= 3000
 	champion pr-repro behaviour parity gates report report-preview comment job-summary pr bench-pr check-clean \
 	bench-serving bench-soak model-changed prune-log k8s-render release versions promote rollback deploy \
 	undeploy push-release image open-pr k8s-deploy record-stage check-state environments-changed bench-rollback \
-	promotion-report
+	promotion-report monitor
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -104,6 +104,10 @@ serve: repro build/requirements.txt ## build the Bento and serve it on HOST:PORT
 	modelops serve --host "$(HOST)" --port "$(PORT)"
 
 # DRY_RUN=1: count what would go, delete nothing.
+# NOW=<ISO 8601>: the end of the window checked (default: now).
+monitor: setup ## check the prediction log (MODELOPS_LOG_URL): reports/monitoring/report.md and verdict.json
+	modelops monitor $(if $(NOW),--now "$(NOW)")
+
 prune-log: setup ## delete prediction-log rows older than serving.log.retention_days (MODELOPS_LOG_URL)
 	modelops log prune $(if $(DRY_RUN),--dry-run)
 

@@ -70,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
         "prune", help="delete rows older than serving.log.retention_days, in small batches"
     )
     prune.add_argument("--dry-run", action="store_true", help="count them, delete nothing")
+    monitor = commands.add_parser(
+        "monitor", help="check the prediction log (MODELOPS_LOG_URL): report and verdict"
+    )
+    monitor.add_argument("--now", help="the end of the window checked, ISO 8601 (default: now)")
     _release_parsers(commands)
     return parser
 
@@ -182,6 +186,27 @@ def _prune_log(settings: Settings, *, dry_run: bool) -> int:
         f"{pruned.feedback + pruned.orphaned_feedback} labels: {pruned.feedback} received "
         f"before then, {pruned.orphaned_feedback} of those predictions"
     )
+    return 0
+
+
+def _monitor(settings: Settings, now: str | None) -> int:
+    """`make monitor`: the report and verdict of the prediction log's latest window."""
+    _quiet("bentoml")
+    import datetime as dt
+
+    from modelops.monitoring import check
+    from modelops.serving import predlog
+
+    try:
+        end = dt.datetime.fromisoformat(now) if now else None
+    except ValueError as exc:
+        raise InputError(f"--now '{now}': not an ISO 8601 time ({exc})") from exc
+    verdict = check.run(Path(), settings, predlog.log_url(settings.serving.log), end)
+    print(
+        f"{verdict.level.upper()}: {check.REPORTS / 'report.md'}, {check.REPORTS / 'verdict.json'}"
+    )
+    for reason in verdict.reasons:
+        print(f"  {reason}")
     return 0
 
 
@@ -361,6 +386,8 @@ def main(argv: list[str] | None = None) -> int:
             return _serving(args, settings)
         if args.command == "log":
             return _prune_log(settings, dry_run=args.dry_run)
+        if args.command == "monitor":
+            return _monitor(settings, args.now)
         return _pipeline(args, settings)
     except InputError as exc:
         log.error("%s", exc)

@@ -78,6 +78,8 @@ def load_outcomes(
     for column in ("created_at", "received_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
     frame["label"] = frame["label"].astype(float)
+    for name in fields:  # a field missing from every row reads as None
+        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
     return frame
 
 

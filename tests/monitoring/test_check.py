@@ -1,0 +1,121 @@
+"""`make monitor` end to end on a synthetic prediction log: a stationary stream passes,
+a concept shift seen only through delayed labels calls for retraining, an old model is
+stale; the report and the verdict name every reason."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from modelops import paths
+from modelops.monitoring import check
+from modelops.serving.predlog import FEEDBACK, PREDICTIONS, make_engine, migrate
+
+NOW = pd.Timestamp("2026-03-01", tz="UTC")
+WEEKS, ROWS, RATE = 10, 2000, 0.05
+
+
+def synthetic(seed: int, shifted_weeks: int = 0) -> tuple[pd.DataFrame, float]:
+    """WEEKS weeks of scored rows before NOW; in the last ``shifted_weeks`` the labels of
+    half the positives no longer follow the score (inputs and scores look the same)."""
+    rng = np.random.default_rng(seed)
+    n = WEEKS * ROWS
+    label = rng.random(n) < RATE
+    score = 1 / (1 + np.exp(-(-3.5 + 2.0 * label + rng.normal(0, 1, n))))
+    age_days = np.sort(rng.uniform(0, WEEKS * 7, n))[::-1]
+    late = age_days < shifted_weeks * 7
+    swap = late & label & (rng.random(n) < 0.5)
+    score[swap] = rng.permutation(score[~label])[: swap.sum()]
+    frame = pd.DataFrame(
+        {
+            "created_at": (NOW - pd.to_timedelta(age_days, unit="D")).floor("us"),
+            "score": score,
+            "label": label.astype(int),
+            "delay_days": rng.gamma(2.0, 2.0, n),  # labels come back after days
+        }
+    )
+    return frame, float(roc_auc_score(label[~late], score[~late]))
+
+
+def write_log(root, frame: pd.DataFrame, version: str, inputs: dict) -> str:
+    url = f"sqlite:///{root / 'log.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    ids = [f"r{i}" for i in range(len(frame))]
+    base = {"automation": "partial", "latency_ms": 1.0, "reasons": [], "inputs": inputs}
+    predictions = [
+        base | {"request_id": i, "record_id": i, "route": "champion", "model_version": version,
+                "created_at": t.to_pydatetime(), "score": float(s), "decision": "approve"}
+        for i, t, s in zip(ids, frame["created_at"], frame["score"], strict=True)
+    ]  # fmt: skip
+    arrived = (frame["created_at"] + pd.to_timedelta(frame["delay_days"], unit="D")).dt.floor("us")
+    feedback = [
+        {"request_id": i, "record_id": i, "label": int(y), "received_at": t.to_pydatetime()}
+        for i, y, t in zip(ids, frame["label"], arrived, strict=True)
+        if t < NOW
+    ]
+    with engine.begin() as connection:
+        connection.execute(PREDICTIONS.insert(), predictions)
+        connection.execute(FEEDBACK.insert(), feedback)
+    engine.dispose()
+    return url
+
+
+def project(tmp_path, settings, frame: pd.DataFrame, holdout_auc: float, trained_until: str):
+    """A checkout whose current model is the served version; the log's URL."""
+    name = settings.model.name
+    threshold = float(np.quantile(frame["score"], 1 - settings.evaluation.review_rate))
+    lineage = {
+        "model_id": f"{name}-0123456789ab",
+        "data": {
+            "train": {"time_max": trained_until},
+            "holdout": {"rows": len(frame), "positives": int(frame["label"].sum())},
+        },
+        "metrics": {"roc_auc": {"value": holdout_auc}},
+        "decision": {"threshold": threshold, "review_rate": settings.evaluation.review_rate},
+    }
+    (tmp_path / paths.LINEAGE).parent.mkdir(parents=True)
+    (tmp_path / paths.LINEAGE).write_text(json.dumps(lineage))
+    costs = {column: 25.0 for column in settings.evaluation.costs.columns()}
+    return write_log(tmp_path, frame, f"{name}:0123456789ab", costs)
+
+
+@pytest.fixture
+def fresh():
+    return str((NOW - pd.Timedelta(days=20)).date())
+
+
+def test_a_stationary_stream_is_ok(tmp_path, settings, fresh):
+    frame, auc = synthetic(seed=1)
+    url = project(tmp_path, settings, frame, auc, fresh)
+    verdict = check.run(tmp_path, settings, url, NOW.to_pydatetime(), tmp_path / "out")
+    assert verdict.level == "ok", verdict.reasons
+    report = (tmp_path / "out/report.md").read_text()
+    assert report.startswith("# Monitoring: OK")
+    assert "| judged |" in report
+    assert json.loads((tmp_path / "out/verdict.json").read_text())["level"] == "ok"
+
+
+def test_a_concept_shift_seen_only_through_labels_calls_for_retraining(tmp_path, settings, fresh):
+    frame, auc = synthetic(seed=2, shifted_weeks=4)
+    url = project(tmp_path, settings, frame, auc, fresh)
+    verdict = check.run(tmp_path, settings, url, NOW.to_pydatetime(), tmp_path / "out")
+    assert verdict.level == "retrain"
+    decay = [f for f in verdict.findings if f.detector == "decay"]
+    assert decay and "is below its holdout" in decay[0].reason
+    assert all(f.detector != "staleness" for f in verdict.findings)
+
+
+def test_an_old_model_is_stale(tmp_path, settings):
+    frame, auc = synthetic(seed=3)
+    url = project(tmp_path, settings, frame, auc, "2025-06-01")
+    verdict = check.run(tmp_path, settings, url, NOW.to_pydatetime(), tmp_path / "out")
+    [stale] = [f for f in verdict.findings if f.detector == "staleness"]
+    assert stale.level == "retrain"
+    assert "max_model_age_days 56" in stale.reason
+    assert verdict.level == "retrain"
+    assert f"staleness: {stale.reason}" in verdict.reasons

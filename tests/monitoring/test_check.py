@@ -80,7 +80,7 @@ def project(tmp_path, settings, frame: pd.DataFrame, holdout_auc: float, trained
     }
     (tmp_path / paths.LINEAGE).parent.mkdir(parents=True)
     (tmp_path / paths.LINEAGE).write_text(json.dumps(lineage))
-    costs = {column: 25.0 for column in settings.evaluation.costs.columns()}
+    costs = dict.fromkeys(settings.evaluation.costs.columns(), 25.0)
     return write_log(tmp_path, frame, f"{name}:0123456789ab", costs)
 
 

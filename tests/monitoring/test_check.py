@@ -105,8 +105,8 @@ def test_a_concept_shift_seen_only_through_labels_calls_for_retraining(tmp_path,
     url = project(tmp_path, settings, frame, auc, fresh)
     verdict = check.run(tmp_path, settings, url, NOW.to_pydatetime(), tmp_path / "out")
     assert verdict.level == "retrain"
-    decay = [f for f in verdict.findings if f.detector == "decay"]
-    assert decay and "is below its holdout" in decay[0].reason
+    [decay] = [f for f in verdict.findings if f.detector == "decay"]
+    assert "is below its holdout" in decay.reason
     assert all(f.detector != "staleness" for f in verdict.findings)
 
 

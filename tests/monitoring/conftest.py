@@ -70,7 +70,7 @@ def as_records(frame: pd.DataFrame) -> list[dict]:
 
 def write_log(
     url: str,
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | list[dict],
     *,
     start: dt.datetime = T0,
     version: str = "m:1",
@@ -78,7 +78,9 @@ def write_log(
     scores: np.ndarray | None = None,
     decisions: list[str] | None = None,
 ) -> None:
-    """Log ``frame``'s rows (one a second from ``start``) with the real PredictionLog."""
+    """Log ``frame``'s rows or these records (one a second from ``start``) with the real
+    PredictionLog."""
+    records = as_records(frame) if isinstance(frame, pd.DataFrame) else frame
     scores = np.linspace(0, 1, len(frame)) if scores is None else scores
     decisions = decisions or ["approve"] * len(frame)
     rows = [
@@ -96,7 +98,7 @@ def write_log(
             "inputs": record,
             "reasons": [],
         }
-        for i, record in enumerate(as_records(frame))
+        for i, record in enumerate(records)
     ]
     log = PredictionLog(url, flush_interval_s=60, max_buffer=len(rows) + 1)
     log.record(rows)

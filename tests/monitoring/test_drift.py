@@ -82,7 +82,8 @@ def test_new_category_at_one_percent_is_detected(profile, window, schema, drift_
     result = compare(profile, frame_counts(changed, profile), drift_settings)
     assert result.drifted == [name]
     (found,) = [f for f in result.features if f.feature == name]
-    assert found.effect is not None and found.effect.measure == "total_variation"
+    assert found.effect is not None
+    assert found.effect.measure == "total_variation"
     assert found.effect.low <= 0.01 <= found.effect.high
     assert found.moved[0].label == "unseen"
     assert found.moved[0].current_share == pytest.approx(0.01, abs=0.001)
@@ -122,8 +123,10 @@ def test_min_effect_suppresses_a_negligible_shift_on_a_huge_window():
     real = frame_counts(pd.DataFrame({"x": rng.normal(0.1, 1, n)}), profile)
     (negligible,) = compare(profile, tiny, settings).features
     (large,) = compare(profile, real, settings).features
-    assert negligible.q_value is not None and negligible.q_value < 1e-6, "significant..."
-    assert negligible.effect is not None and negligible.effect.high < settings.min_effect
+    assert negligible.q_value is not None
+    assert negligible.q_value < 1e-6, "significant..."
+    assert negligible.effect is not None
+    assert negligible.effect.high < settings.min_effect
     assert not negligible.drifted, "...but negligible"
     assert large.drifted
 
@@ -137,17 +140,21 @@ def test_null_share_change_is_an_effect_of_a_numeric_feature():
         profile, frame_counts(window.to_frame("x"), profile), DriftSettings()
     ).features
     assert found.drifted
-    assert found.null_effect is not None and found.null_effect.large
-    assert found.effect is not None and not found.effect.large
+    assert found.null_effect is not None
+    assert found.null_effect.large
+    assert found.effect is not None
+    assert not found.effect.large
 
 
 def test_small_window_is_reported_not_judged(profile, window, schema, drift_settings):
     name = numeric_features(schema)[0]
     small = mean_shift(window.head(drift_settings.min_rows - 1), name, 2.0)
     result = compare(profile, frame_counts(small, profile), drift_settings)
-    assert not result.judged and result.drifted == []
+    assert not result.judged
+    assert result.drifted == []
     (found,) = [f for f in result.features if f.feature == name]
-    assert found.q_value is None and not found.judged
+    assert found.q_value is None
+    assert not found.judged
     assert found.p_value < 1e-6, "the statistics are still there to read"
 
 

@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from modelops.monitoring.profile import BOOL_LEVELS, Distribution, Profile
 from modelops.serving.predlog import PREDICTIONS
@@ -73,47 +72,12 @@ class PredictionCounts:
 # ---- from a DataFrame ----------------------------------------------------------------
 
 
-def _only(column: pd.Series, types: tuple[type, ...], excluded: tuple[type, ...] = ()) -> pd.Series:
-    """``column`` with the values not of ``types`` (or of ``excluded``) set to None."""
-    fits = column.map(lambda v: isinstance(v, types) and not isinstance(v, excluded))
-    return column.where(fits, None)
-
-
-def numeric_bins(column: pd.Series, reference: Distribution) -> np.ndarray:
-    """The bin of each value of a numeric column; non-numbers go to the null bin."""
-    if is_bool_dtype(column.dtype) or not is_numeric_dtype(column.dtype):
-        column = pd.to_numeric(_only(column, (int, float, np.number), (bool, np.bool_)))
-    values = column.to_numpy(dtype=float, na_value=np.nan)
-    bins = np.searchsorted(np.asarray(reference.cuts, dtype=float), values, side="right")
-    bins[np.isnan(values)] = len(reference.counts) - 1
-    return bins
-
-
-def categorical_bins(column: pd.Series, reference: Distribution) -> np.ndarray:
-    """The bin of each value of a categorical column: its level, unseen or null."""
-    null = column.isna().to_numpy()
-    if reference.levels == BOOL_LEVELS:
-        typed = column if is_bool_dtype(column.dtype) else _only(column, (bool, np.bool_))
-        column = typed.map({False: "false", True: "true"}, na_action="ignore")
-    elif not isinstance(column.dtype, pd.CategoricalDtype):
-        column = _only(column, (str,))
-    codes = pd.Categorical(column, categories=list(reference.levels)).codes.astype(np.int64)
-    unseen, null_bin = len(reference.levels), len(reference.levels) + 1
-    return np.where(null, null_bin, np.where(codes < 0, unseen, codes))
-
-
-def bin_counts(bins: np.ndarray, reference: Distribution) -> tuple[int, ...]:
-    """How many of ``bins`` fall in each of the reference's bins."""
-    return tuple(int(c) for c in np.bincount(bins, minlength=len(reference.counts)))
-
-
 def frame_counts(frame: pd.DataFrame, profile: Profile) -> WindowCounts:
     """Counts of the features of ``frame`` (a missing column counts as all null)."""
     counts = {}
     for name, reference in profile.features.items():
         column = frame[name] if name in frame else pd.Series([None] * len(frame), dtype=object)
-        binned = numeric_bins if reference.kind == "numeric" else categorical_bins
-        counts[name] = bin_counts(binned(column, reference), reference)
+        counts[name] = reference.count(column)
     return WindowCounts(len(frame), counts)
 
 

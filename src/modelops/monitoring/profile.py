@@ -14,13 +14,15 @@ rates at the version's thresholds (lineage.json), for prediction drift.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import infer_dtype, is_bool_dtype, is_numeric_dtype
 
 from modelops.io import read_json, write_json
 from modelops.schema import ColumnType, Schema
@@ -55,6 +57,21 @@ class Distribution:
     def nulls(self) -> int:
         """Rows with no value."""
         return self.counts[-1]
+
+    def bin(self, column: pd.Series) -> np.ndarray:
+        """The bin of each value of ``column``. A value not of the column's type counts
+        as null in a numeric column (text in a number field) and as unseen in a
+        categorical one (a number in a category field)."""
+        if self.kind == "numeric":
+            values = numbers(column)
+            bins = np.searchsorted(np.asarray(self.cuts, dtype=float), values, side="right")
+            bins[np.isnan(values)] = len(self.counts) - 1
+            return bins
+        return level_codes(column, self.levels)
+
+    def count(self, column: pd.Series) -> tuple[int, ...]:
+        """How many values of ``column`` fall in each bin."""
+        return tuple(int(c) for c in np.bincount(self.bin(column), minlength=len(self.counts)))
 
     @property
     def labels(self) -> list[str]:
@@ -123,16 +140,64 @@ def quantile_cuts(values: np.ndarray, bins: int) -> tuple[float, ...]:
     ``values`` (fewer for a column with few distinct values)."""
     if values.size == 0:
         return ()
-    inner = np.quantile(values, np.arange(1, bins) / bins, method="inverted_cdf")
-    return tuple(float(c) for c in np.unique(inner))
+    # the quantile j/bins is the ceil(n j / bins)-th smallest value (inverted CDF, in exact
+    # integer arithmetic): partial sorts suffice
+    ranks = np.maximum(-(-values.size * np.arange(1, bins) // bins) - 1, 0)
+    return tuple(float(c) for c in np.unique(np.partition(values, ranks)[ranks]))
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not _is_bool(value)
+
+
+def _is_bool(value: object) -> bool:
+    return isinstance(value, bool | np.bool_)
+
+
+def _is_text(value: object) -> bool:
+    return isinstance(value, str)
+
+
+def _only(column: pd.Series, keep: Callable[[object], bool]) -> pd.Series:
+    """``column`` with the values ``keep`` refuses replaced by None."""
+    return column.where(column.map(keep), None)
+
+
+def numbers(column: pd.Series) -> np.ndarray:
+    """A column's numbers as floats, NaN for nulls and for values that are no numbers."""
+    if is_bool_dtype(column.dtype) or not is_numeric_dtype(column.dtype):
+        if infer_dtype(column, skipna=True) not in ("integer", "floating", "mixed-integer-float"):
+            column = _only(column, _is_number)
+        column = pd.to_numeric(column)
+    return column.to_numpy(dtype=float, na_value=np.nan)
+
+
+def level_codes(column: pd.Series, levels: tuple[str, ...]) -> np.ndarray:
+    """Each value's level index; ``len(levels)`` (unseen) for any other value, text or
+    not, and ``len(levels) + 1`` for null. Hashes each value once (``pd.factorize``)
+    and looks up only the distinct values."""
+    unseen = len(levels)
+    if levels == BOOL_LEVELS:
+        if is_bool_dtype(column.dtype) and not column.hasnans:
+            return column.to_numpy(dtype=np.int64)
+        # 1 == True in Python, so factorising would merge them: mark non-bools first
+        column = column.where(column.map(_is_bool) | column.isna(), "not a bool")
+    index = {level: i for i, level in enumerate(levels)}
+
+    def code(value: object) -> int:
+        if levels == BOOL_LEVELS:
+            return int(bool(value)) if _is_bool(value) else unseen
+        return index.get(value, unseen) if _is_text(value) else unseen
+
+    codes, distinct = pd.factorize(column, use_na_sentinel=True)  # null: -1
+    lookup = np.array([*(code(v) for v in distinct), unseen + 1], dtype=np.int64)
+    return lookup[codes]
 
 
 def numeric_distribution(name: str, column: pd.Series, bins: int) -> Distribution:
     """The binned reference of a numeric column (non-numbers count as null)."""
-    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    values = numbers(column)
     present = values[~np.isnan(values)]
-    cuts = quantile_cuts(present, bins)
-    counts = np.bincount(np.searchsorted(cuts, present, side="right"), minlength=len(cuts) + 1)
     stats: dict[str, float | None] = dict.fromkeys(("mean", "sd", "min", "max"))
     if present.size:
         stats = {
@@ -141,13 +206,9 @@ def numeric_distribution(name: str, column: pd.Series, bins: int) -> Distributio
             "min": float(present.min()),
             "max": float(present.max()),
         }
-    return Distribution(
-        name,
-        "numeric",
-        counts=(*(int(c) for c in counts), int(values.size - present.size)),
-        cuts=cuts,
-        **stats,
-    )
+    cuts = quantile_cuts(present, bins)
+    shape = Distribution(name, "numeric", counts=(0,) * (len(cuts) + 2), cuts=cuts, **stats)
+    return replace(shape, counts=shape.count(column))
 
 
 def category_levels(schema: Schema, name: str) -> tuple[str, ...]:
@@ -158,14 +219,8 @@ def category_levels(schema: Schema, name: str) -> tuple[str, ...]:
 
 def categorical_distribution(name: str, column: pd.Series, levels: tuple[str, ...]) -> Distribution:
     """The counts of each level of a column, then unseen values, then nulls."""
-    if levels == BOOL_LEVELS:
-        column = column.map({False: "false", True: "true"}, na_action="ignore")
-    codes = pd.Categorical(column, categories=list(levels)).codes
-    null = column.isna().to_numpy()
-    counts = np.bincount(codes[~null] % (len(levels) + 1), minlength=len(levels) + 1)
-    return Distribution(
-        name, "categorical", counts=(*(int(c) for c in counts), int(null.sum())), levels=levels
-    )
+    shape = Distribution(name, "categorical", counts=(0,) * (len(levels) + 2), levels=levels)
+    return replace(shape, counts=shape.count(column))
 
 
 def feature_kind(schema: Schema, name: str) -> Kind:

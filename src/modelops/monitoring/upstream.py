@@ -224,7 +224,9 @@ def log_upstream(
                 issues.append((name, "new_category", "schema", sum(n for _, n in outside), detail))
             if unseen:
                 detail = f"not in the reference: {_listed(unseen)}"
-                issues.append((name, "new_category", "reference", sum(n for _, n in unseen), detail))
+                issues.append(
+                    (name, "new_category", "reference", sum(n for _, n in unseen), detail)
+                )
         for key, n in _field_names(connection, window):
             if key not in fields:
                 issues.append((key, "extra_field", "schema", n, "not in the schema"))

@@ -6,6 +6,7 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pytest
 import sqlalchemy as sa
 
 from modelops.monitoring.counts import (
@@ -54,16 +55,18 @@ def test_log_counts_equal_frame_counts(log_url, window, profile: Profile, schema
     finally:
         engine.dispose()
     expected = frame_counts(frame, profile)
-    assert logged == expected
-    assert logged.rows == 3000
-    for name, counts in expected.features.items():
-        assert sum(counts) == 3000
-        assert counts[-1] >= 10, f"{name}: nulls counted in the null bin"
+    assert logged.rows == expected.rows == 3000
+    assert set(logged.features) == set(expected.features)
+    for name, binned in expected.features.items():
+        assert logged.features[name].counts == binned.counts, name
+        assert logged.features[name].sums == pytest.approx(binned.sums, rel=1e-12), name
+        assert binned.rows == 3000
+        assert binned.counts[-1] >= 10, f"{name}: nulls counted in the null bin"
 
 
 def test_frame_counts_bin_like_the_profile(reference: pd.DataFrame, profile: Profile):
     assert frame_counts(reference, profile).features == {
-        name: d.counts for name, d in profile.features.items()
+        name: d.binned for name, d in profile.features.items()
     }
 
 
@@ -80,7 +83,10 @@ def test_log_counts_filter_by_version_and_route(tmp_path, window, profile, schem
     finally:
         engine.dispose()
     assert (both.rows, second.rows, challenger.rows) == (500, 200, 200)
-    assert second == frame_counts(features.iloc[300:500], profile)
+    expected = frame_counts(features.iloc[300:500], profile).features
+    assert {n: b.counts for n, b in second.features.items()} == {
+        n: b.counts for n, b in expected.items()
+    }
 
 
 def test_prediction_counts_per_version_and_route(tmp_path, window, profile, schema):
@@ -100,5 +106,6 @@ def test_prediction_counts_per_version_and_route(tmp_path, window, profile, sche
     assert champion.decisions == {"approve": 390, "review": 10}
     cuts = np.asarray(profile.score.cuts)
     expected = np.bincount(np.searchsorted(cuts, scores, side="right"), minlength=len(cuts) + 2)
-    assert champion.score == tuple(expected)
+    assert champion.score.counts == tuple(expected)
+    assert sum(champion.score.sums) == pytest.approx(scores.sum())
     assert (shadow.route, shadow.rows) == ("shadow", 100)

@@ -11,6 +11,7 @@ from modelops.config import DriftSettings, load_settings
 from modelops.monitoring.counts import PredictionCounts, WindowCounts, frame_counts
 from modelops.monitoring.drift import compare, prediction_drift
 from modelops.monitoring.profile import (
+    Binned,
     Decisions,
     Distribution,
     Profile,
@@ -160,7 +161,9 @@ def test_small_window_is_reported_not_judged(profile, window, schema, drift_sett
 
 def test_counts_must_match_the_profile_bins(profile, drift_settings):
     name = next(iter(profile.features))
-    broken = WindowCounts(600, {**{n: d.counts for n, d in profile.features.items()}, name: (600,)})
+    broken = WindowCounts(
+        600, {**{n: d.binned for n, d in profile.features.items()}, name: Binned((600,))}
+    )
     with pytest.raises(ValueError, match=name):
         compare(profile, broken, drift_settings)
 

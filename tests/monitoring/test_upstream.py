@@ -55,8 +55,8 @@ def test_unit_change_is_out_of_the_reference_range(log_url, window, schema, prof
     assert any(i is not None and name in i.field for i in ranged)
 
 
-def test_new_category_type_change_null_and_fields_are_named(tmp_path, window, schema, profile):
-    url = f"sqlite:///{tmp_path / 'log.db'}"
+def test_new_category_type_change_null_and_fields_are_named(log_url, window, schema, profile):
+    url = log_url
     category = first(schema, ColumnType.CATEGORY)
     number = first(schema, ColumnType.INT, ColumnType.FLOAT)
     required = next(f for f in schema.features if not schema.columns[f].nullable)

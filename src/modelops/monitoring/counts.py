@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from modelops.monitoring.profile import BOOL_LEVELS, Distribution, Profile
+from modelops.monitoring.profile import BOOL_LEVELS, Binned, Distribution, Profile
 from modelops.serving.predlog import PREDICTIONS
 
 SHADOW = "shadow"  # the route of shadow predictions: inputs their request already logged
@@ -52,10 +53,10 @@ class Window:
 
 @dataclass(frozen=True)
 class WindowCounts:
-    """A window's rows and, per feature, counts aligned with the profile's bins."""
+    """A window's rows and, per feature, counts (and sums) in the profile's bins."""
 
     rows: int
-    features: dict[str, tuple[int, ...]]
+    features: dict[str, Binned]
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class PredictionCounts:
     model_version: str
     route: str
     rows: int
-    score: tuple[int, ...]
+    score: Binned
     decisions: dict[str, int]
 
 
@@ -77,52 +78,88 @@ def frame_counts(frame: pd.DataFrame, profile: Profile) -> WindowCounts:
     counts = {}
     for name, reference in profile.features.items():
         column = frame[name] if name in frame else pd.Series([None] * len(frame), dtype=object)
-        counts[name] = reference.count(column)
+        counts[name] = reference.tally(column)
     return WindowCounts(len(frame), counts)
 
 
 # ---- from the prediction log -----------------------------------------------------------
 
 
-def json_kind(field: str, dialect: str) -> sa.ColumnElement[Any]:
-    """The JSON type of ``inputs[field]``: number, string, boolean, null, object or
-    array, and SQL NULL when the field is missing."""
-    inputs = PREDICTIONS.c.inputs
+def json_value(field: str, dialect: str) -> sa.ColumnElement[Any]:
+    """``inputs[field]``, extracted once per row: the JSON value as SQL (SQLite: a
+    number, text, 1/0 for booleans, NULL for null or missing) or as a JSON fragment
+    (PostgreSQL). Read it with ``json_number``, ``json_text`` and ``json_is_null``."""
     if dialect == "postgresql":
-        return sa.func.json_typeof(inputs[field])  # already these names
-    raw = sa.func.json_type(inputs, f'$."{field}"')  # SQLite's names
-    return sa.case(
-        (raw.in_(["integer", "real"]), "number"),
-        (raw == "text", "string"),
-        (raw.in_(["true", "false"]), "boolean"),
-        else_=raw,
-    )
+        return PREDICTIONS.c.inputs[field]  # inputs -> 'field'
+    return sa.func.json_extract(PREDICTIONS.c.inputs, f'$."{field}"')
 
 
-def _numeric_bin(kind: Any, value: Any, reference: Distribution) -> sa.ColumnElement[Any]:
-    """A CASE that bins ``value`` as ``numeric_bins`` does."""
-    steps = [(value < cut, i) for i, cut in enumerate(reference.cuts)]
-    inner = sa.case(*steps, else_=len(reference.cuts)) if steps else sa.literal(0)
-    return sa.case((kind == "number", inner), else_=len(reference.counts) - 1)
+def json_is_number(value: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[bool]:
+    """The value is a number (or a boolean: 1 or 0, as SQLite reads JSON)."""
+    if dialect == "postgresql":
+        return sa.func.json_typeof(value).in_(["number", "boolean"])
+    return sa.func.typeof(value).in_(["integer", "real"])
 
 
-def _categorical_bin(kind: Any, value: Any, reference: Distribution) -> sa.ColumnElement[Any]:
-    """A CASE that bins ``value`` as ``categorical_bins`` does."""
-    unseen, null_bin = len(reference.levels), len(reference.levels) + 1
+def json_is_text(value: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[bool]:
+    """The value is a string."""
+    if dialect == "postgresql":
+        return sa.func.json_typeof(value) == "string"
+    return sa.func.typeof(value) == "text"
+
+
+def json_is_null(value: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[bool]:
+    """The field is missing or null."""
+    if dialect == "postgresql":
+        return sa.or_(value.is_(None), sa.func.json_typeof(value) == "null")
+    return value.is_(None)
+
+
+def json_number(value: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[Any]:
+    """The value as a number, where ``json_is_number`` holds."""
+    if dialect == "postgresql":
+        text = value.op("#>>")(sa.literal_column("'{}'"))
+        return sa.case(
+            (sa.func.json_typeof(value) == "boolean", sa.case((text == "true", 1.0), else_=0.0)),
+            else_=sa.cast(text, sa.Float),
+        )
+    return value
+
+
+def json_text(value: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[Any]:
+    """The value as text, where ``json_is_text`` holds."""
+    if dialect == "postgresql":
+        return value.op("#>>")(sa.literal_column("'{}'"))
+    return value
+
+
+def _bin(
+    value: sa.ColumnElement[Any], reference: Distribution, dialect: str
+) -> sa.ColumnElement[Any]:
+    """A CASE that bins the extracted ``value`` as ``Distribution.bin`` does; the type
+    is tested once, then only the value is compared."""
+    null_bin = len(reference.counts) - 1
+    if reference.kind == "numeric":
+        number = json_number(value, dialect)
+        steps = [(number < cut, i) for i, cut in enumerate(reference.cuts)]
+        is_number = json_is_number(value, dialect)
+        return sa.case((~is_number, null_bin), *steps, else_=len(reference.cuts))
+    unseen = len(reference.levels)
     if reference.levels == BOOL_LEVELS:
-        expected, level = "boolean", sa.case((value, 1), else_=0)
+        known = json_is_number(value, dialect)
+        levels = sa.case({0: 0, 1: 1}, value=json_number(value, dialect), else_=unseen)
     else:
-        steps = [(value == level, i) for i, level in enumerate(reference.levels)]
-        expected, level = "string", sa.case(*steps, else_=unseen)
-    return sa.case(
-        (sa.or_(kind.is_(None), kind == "null"), null_bin),
-        (kind == expected, level),
-        else_=unseen,
-    )
+        known = json_is_text(value, dialect)
+        lookup = {level: i for i, level in enumerate(reference.levels)}
+        levels = sa.case(lookup, value=json_text(value, dialect), else_=unseen)
+    return sa.case((json_is_null(value, dialect), null_bin), (known, levels), else_=unseen)
 
 
 def log_counts(engine: sa.Engine, profile: Profile, window: Window) -> WindowCounts:
-    """Counts of the features logged in ``window``: one GROUP BY query per feature."""
+    """Counts (and sums) of the features logged in ``window``: one GROUP BY query per feature,
+    over a subquery that extracts the feature's JSON value once per row (``OFFSET 0``
+    keeps the database from inlining it into the CASE, which would extract it again
+    for every bin)."""
     dialect = engine.dialect.name
     counts = {}
     with engine.connect() as connection:
@@ -130,31 +167,31 @@ def log_counts(engine: sa.Engine, profile: Profile, window: Window) -> WindowCou
             sa.select(sa.func.count()).select_from(PREDICTIONS).where(window.where())
         ).scalar_one()
         for name, reference in profile.features.items():
-            values = _window_values(name, reference, dialect, window)
-            binned = _numeric_bin if reference.kind == "numeric" else _categorical_bin
-            bin_ = binned(values.c.kind, values.c.value, reference).label("bin")
-            found = np.zeros(len(reference.counts), dtype=np.int64)
-            for index, n in connection.execute(sa.select(bin_, sa.func.count()).group_by(bin_)):
-                found[index] = n
-            counts[name] = tuple(int(c) for c in found)
+            extracted = (
+                sa.select(json_value(name, dialect).label("value"))
+                .where(window.where())
+                .offset(0)
+                .subquery()
+            )
+            value = extracted.c.value
+            bin_ = _bin(value, reference, dialect).label("bin")
+            total = sa.literal(0.0)
+            if reference.kind == "numeric":
+                number = json_number(value, dialect)
+                total = sa.func.sum(sa.case((json_is_number(value, dialect), number)))
+            query = sa.select(bin_, sa.func.count(), total).group_by(sa.literal_column("bin"))
+            counts[name] = _binned(connection.execute(query), reference, reference.kind)
     return WindowCounts(int(rows), counts)
 
 
-def _window_values(name: str, reference: Distribution, dialect: str, window: Window) -> sa.Subquery:
-    """The window's (kind, value) of one feature, the value cast only where its kind
-    fits. ``OFFSET 0`` keeps the database from inlining this into the bin's CASE, which
-    would extract the JSON value once per bin."""
-    kind = json_kind(name, dialect)
-    field = PREDICTIONS.c.inputs[name]
-    value: Any
-    if reference.kind == "numeric":
-        value = sa.case((kind == "number", field.as_float()))
-    elif reference.levels == BOOL_LEVELS:
-        value = sa.case((kind == "boolean", field.as_boolean()))
-    else:
-        value = field.as_string()
-    query = sa.select(kind.label("kind"), value.label("value"))
-    return query.where(window.where()).offset(0).subquery()
+def _binned(found: Iterable[Any], reference: Distribution, kind: str) -> Binned:
+    """(bin, count, sum) rows as a Binned of the reference's bins."""
+    counts = np.zeros(len(reference.counts), dtype=np.int64)
+    sums = np.zeros(len(reference.counts))
+    for index, n, total in found:
+        counts[index], sums[index] = n, total or 0.0
+    kept = tuple(float(x) for x in sums[:-1]) if kind == "numeric" else ()
+    return Binned(tuple(int(c) for c in counts), kept)
 
 
 def log_prediction_counts(
@@ -169,28 +206,23 @@ def log_prediction_counts(
     steps = [(table.score < cut, i) for i, cut in enumerate(profile.score.cuts)]
     bin_ = sa.case(*steps, else_=len(profile.score.cuts)).label("bin")
     keys = (table.model_version, table.route)
-    scores: dict[tuple[str, str], np.ndarray] = defaultdict(
-        lambda: np.zeros(len(profile.score.counts), dtype=np.int64)
-    )
+    scores: dict[tuple[str, str], list[tuple[int, int, float]]] = defaultdict(list)
     decisions: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
     with engine.connect() as connection:
-        for version, route, index, n in connection.execute(
-            sa.select(*keys, bin_, sa.func.count()).where(when).group_by(*keys, bin_)
+        for version, route, index, n, total in connection.execute(
+            sa.select(*keys, bin_, sa.func.count(), sa.func.sum(table.score))
+            .where(when)
+            .group_by(*keys, sa.literal_column("bin"))
         ):
-            scores[version, route][index] = n
+            scores[version, route].append((index, n, total))
         for version, route, decision, n in connection.execute(
             sa.select(*keys, table.decision, sa.func.count())
             .where(when)
             .group_by(*keys, table.decision)
         ):
             decisions[version, route][decision] = int(n)
+    binned = {key: _binned(found, profile.score, "numeric") for key, found in scores.items()}
     return [
-        PredictionCounts(
-            version,
-            route,
-            int(found.sum()),
-            tuple(int(c) for c in found),
-            decisions[version, route],
-        )
-        for (version, route), found in sorted(scores.items())
+        PredictionCounts(version, route, found.rows, found, decisions[version, route])
+        for (version, route), found in sorted(binned.items())
     ]

@@ -4,8 +4,9 @@ Monitoring compares live windows with it (drift.py, upstream.py) through binned 
 only, so the profile holds counts, never rows. Per feature of the schema:
 
 - numeric (int, float): cut points at the training rows' quantiles (``drift.bins``), the
-  count per bin plus a null bin, and the mean, SD, min and max. Bin ``i`` holds
-  ``cuts[i-1] <= x < cuts[i]``; the outer bins are open, so any live value has a bin.
+  count and the sum of the values per bin plus a null bin, and the mean, SD, min and
+  max. Bin ``i`` holds ``cuts[i-1] <= x < cuts[i]``; the outer bins are open, so any
+  live value has a bin.
 - categorical (category, bool): the count per level plus an "unseen" and a null bin.
 
 Plus the holdout's score distribution (the same quantile binning) and its decision
@@ -14,7 +15,6 @@ rates at the version's thresholds (lineage.json), for prediction drift.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from itertools import pairwise
 from pathlib import Path
@@ -35,12 +35,26 @@ SCORE = "score"  # the name of the score's distribution in drift results
 
 
 @dataclass(frozen=True)
+class Binned:
+    """A column's rows per bin, and for a number the sum of the values in each bin."""
+
+    counts: tuple[int, ...]  # one per bin, the null bin last
+    sums: tuple[float, ...] = ()  # numeric: per bin but the null bin
+
+    @property
+    def rows(self) -> int:
+        """Rows counted, nulls included."""
+        return sum(self.counts)
+
+
+@dataclass(frozen=True)
 class Distribution:
     """Binned counts of one column, and how to bin a new value the same way."""
 
     name: str
     kind: Kind
     counts: tuple[int, ...]  # one per bin (``labels``), the null bin last
+    sums: tuple[float, ...] = ()  # numeric: the sum of the values in each bin but the null bin
     cuts: tuple[float, ...] = ()  # numeric: the cut points between bins
     levels: tuple[str, ...] = ()  # categorical: the levels (then "unseen", then null)
     mean: float | None = None  # numeric: of the non-null values
@@ -58,20 +72,28 @@ class Distribution:
         """Rows with no value."""
         return self.counts[-1]
 
-    def bin(self, column: pd.Series) -> np.ndarray:
-        """The bin of each value of ``column``. A value not of the column's type counts
-        as null in a numeric column (text in a number field) and as unseen in a
-        categorical one (a number in a category field)."""
-        if self.kind == "numeric":
-            values = numbers(column)
-            bins = np.searchsorted(np.asarray(self.cuts, dtype=float), values, side="right")
-            bins[np.isnan(values)] = len(self.counts) - 1
-            return bins
-        return level_codes(column, self.levels)
+    @property
+    def binned(self) -> Binned:
+        """The reference's counts (and sums)."""
+        return Binned(self.counts, self.sums)
 
-    def count(self, column: pd.Series) -> tuple[int, ...]:
-        """How many values of ``column`` fall in each bin."""
-        return tuple(int(c) for c in np.bincount(self.bin(column), minlength=len(self.counts)))
+    def tally(self, column: pd.Series) -> Binned:
+        """How many values of ``column`` fall in each bin (and, for a number, their sum).
+        A value not of the column's type counts as null in a numeric column (text in a
+        number field) and as unseen in a categorical one (a number in a category
+        field); booleans are the numbers 1 and 0, as SQLite reads JSON (upstream.py
+        names such type changes)."""
+        size = len(self.counts)
+        if self.kind == "categorical":
+            codes = level_codes(column, self.levels)
+            return Binned(tuple(int(c) for c in np.bincount(codes, minlength=size)))
+        values = numbers(column)
+        null = np.isnan(values)
+        bins = np.searchsorted(np.asarray(self.cuts, dtype=float), values, side="right")
+        bins[null] = size - 1
+        sums = np.bincount(bins, weights=np.where(null, 0.0, values), minlength=size)
+        counts = np.bincount(bins, minlength=size)
+        return Binned(tuple(int(c) for c in counts), tuple(float(x) for x in sums[:-1]))
 
     @property
     def labels(self) -> list[str]:
@@ -114,7 +136,7 @@ class Profile:
         """Read what ``to_dict`` wrote."""
 
         def distribution(d: dict[str, Any]) -> Distribution:
-            lists = {k: tuple(d[k]) for k in ("counts", "cuts", "levels")}
+            lists = {k: tuple(d[k]) for k in ("counts", "sums", "cuts", "levels")}
             return Distribution(**{**d, **lists})
 
         return cls(
@@ -147,47 +169,33 @@ def quantile_cuts(values: np.ndarray, bins: int) -> tuple[float, ...]:
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, int | float | np.integer | np.floating) and not _is_bool(value)
-
-
-def _is_bool(value: object) -> bool:
-    return isinstance(value, bool | np.bool_)
-
-
-def _is_text(value: object) -> bool:
-    return isinstance(value, str)
-
-
-def _only(column: pd.Series, keep: Callable[[object], bool]) -> pd.Series:
-    """``column`` with the values ``keep`` refuses replaced by None."""
-    return column.where(column.map(keep), None)
+    """An int, float or bool (JSON booleans read as 1 and 0, as SQLite reads them)."""
+    return isinstance(value, int | float | np.number | np.bool_)
 
 
 def numbers(column: pd.Series) -> np.ndarray:
     """A column's numbers as floats, NaN for nulls and for values that are no numbers."""
-    if is_bool_dtype(column.dtype) or not is_numeric_dtype(column.dtype):
+    if not (is_numeric_dtype(column.dtype) or is_bool_dtype(column.dtype)):
         if infer_dtype(column, skipna=True) not in ("integer", "floating", "mixed-integer-float"):
-            column = _only(column, _is_number)
+            column = column.where(column.map(_is_number))  # others: NaN
         column = pd.to_numeric(column)
     return column.to_numpy(dtype=float, na_value=np.nan)
 
 
 def level_codes(column: pd.Series, levels: tuple[str, ...]) -> np.ndarray:
-    """Each value's level index; ``len(levels)`` (unseen) for any other value, text or
-    not, and ``len(levels) + 1`` for null. Hashes each value once (``pd.factorize``)
-    and looks up only the distinct values."""
+    """Each value's level index, ``len(levels)`` (unseen) for any other value, and
+    ``len(levels) + 1`` for null. A bool column's levels are false and true, which the
+    numbers 0 and 1 mean too (as in JSON read by SQLite); a category's are texts.
+    Hashes each value once (``pd.factorize``) and looks up only the distinct values."""
     unseen = len(levels)
-    if levels == BOOL_LEVELS:
-        if is_bool_dtype(column.dtype) and not column.hasnans:
-            return column.to_numpy(dtype=np.int64)
-        # 1 == True in Python, so factorising would merge them: mark non-bools first
-        column = column.where(column.map(_is_bool) | column.isna(), "not a bool")
+    if levels == BOOL_LEVELS and is_bool_dtype(column.dtype) and not column.hasnans:
+        return column.to_numpy(dtype=np.int64)
     index = {level: i for i, level in enumerate(levels)}
 
     def code(value: object) -> int:
         if levels == BOOL_LEVELS:
-            return int(bool(value)) if _is_bool(value) else unseen
-        return index.get(value, unseen) if _is_text(value) else unseen
+            return int(value) if _is_number(value) and value in (0, 1) else unseen
+        return index.get(value, unseen) if isinstance(value, str) else unseen
 
     codes, distinct = pd.factorize(column, use_na_sentinel=True)  # null: -1
     lookup = np.array([*(code(v) for v in distinct), unseen + 1], dtype=np.int64)
@@ -198,17 +206,18 @@ def numeric_distribution(name: str, column: pd.Series, bins: int) -> Distributio
     """The binned reference of a numeric column (non-numbers count as null)."""
     values = numbers(column)
     present = values[~np.isnan(values)]
-    stats: dict[str, float | None] = dict.fromkeys(("mean", "sd", "min", "max"))
-    if present.size:
-        stats = {
-            "mean": float(present.mean()),
-            "sd": float(present.std(ddof=1)) if present.size > 1 else 0.0,
-            "min": float(present.min()),
-            "max": float(present.max()),
-        }
     cuts = quantile_cuts(present, bins)
-    shape = Distribution(name, "numeric", counts=(0,) * (len(cuts) + 2), cuts=cuts, **stats)
-    return replace(shape, counts=shape.count(column))
+    shape = Distribution(name, "numeric", counts=(0,) * (len(cuts) + 2), cuts=cuts)
+    if present.size:
+        shape = replace(
+            shape,
+            mean=float(present.mean()),
+            sd=float(present.std(ddof=1)) if present.size > 1 else 0.0,
+            min=float(present.min()),
+            max=float(present.max()),
+        )
+    binned = shape.tally(column)
+    return replace(shape, counts=binned.counts, sums=binned.sums)
 
 
 def category_levels(schema: Schema, name: str) -> tuple[str, ...]:
@@ -220,7 +229,7 @@ def category_levels(schema: Schema, name: str) -> tuple[str, ...]:
 def categorical_distribution(name: str, column: pd.Series, levels: tuple[str, ...]) -> Distribution:
     """The counts of each level of a column, then unseen values, then nulls."""
     shape = Distribution(name, "categorical", counts=(0,) * (len(levels) + 2), levels=levels)
-    return replace(shape, counts=shape.count(column))
+    return replace(shape, counts=shape.tally(column).counts)
 
 
 def feature_kind(schema: Schema, name: str) -> Kind:

@@ -25,7 +25,13 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
-from modelops.monitoring.counts import Window, json_kind
+from modelops.monitoring.counts import (
+    Window,
+    json_is_text,
+    json_number,
+    json_text,
+    json_value,
+)
 from modelops.monitoring.profile import Profile
 from modelops.schema import ColumnSpec, ColumnType, Role, Schema
 from modelops.serving.predlog import PREDICTIONS
@@ -42,6 +48,7 @@ EXPECTED_KIND = {
 }
 TOP_VALUES = 5  # new categories named per field
 OPTIONAL_ROLES = (Role.TIME, Role.IGNORE)  # may be left out of a request
+NUMBER_TYPES = (ColumnType.INT, ColumnType.FLOAT)
 
 
 @dataclass(frozen=True)
@@ -77,15 +84,42 @@ def _count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
     return sa.func.sum(sa.case((condition, 1), else_=0))
 
 
-def _scan_columns(name: str, spec: ColumnSpec, profile: Profile, kind: Any, value: Any) -> dict:
-    """The aggregates of one field: absent, nulls, rows per JSON kind, and for numbers
+# The JSON type names each database reports, and what they mean here.
+JSON_TYPES = {
+    "sqlite": {
+        "integer": "number",
+        "real": "number",
+        "text": "string",
+        "true": "boolean",
+        "false": "boolean",
+        "null": "null",
+        "object": "object",
+        "array": "array",
+    },
+    "postgresql": {k: k for k in ("number", "string", "boolean", "null", "object", "array")},
+}
+
+
+def _json_type(field: str, dialect: str) -> sa.ColumnElement[Any]:
+    """Extracted once per row: SQLite's JSON type name of ``inputs[field]`` (NULL when
+    missing), or PostgreSQL's JSON fragment (typed by ``json_typeof`` after)."""
+    if dialect == "postgresql":
+        return PREDICTIONS.c.inputs[field]
+    return sa.func.json_type(PREDICTIONS.c.inputs, f'$."{field}"')
+
+
+def _type_name(extracted: Any, dialect: str) -> sa.ColumnElement[Any]:
+    return sa.func.json_typeof(extracted) if dialect == "postgresql" else extracted
+
+
+def _scan_columns(
+    name: str, spec: ColumnSpec, profile: Profile, type_name: Any, number: Any, dialect: str
+) -> dict[str, Any]:
+    """The aggregates of one field: rows per JSON type (absent: none), and for numbers
     the rows outside the schema's and the reference's range and the extremes."""
-    columns = {
-        f"{name}|absent": _count(kind.is_(None)),
-        f"{name}|null": _count(kind == "null"),
-        **{f"{name}|{k}": _count(kind == k) for k in KINDS},
-    }
-    if value is not None:
+    columns = {f"{name}|absent": _count(type_name.is_(None))}
+    columns |= {f"{name}|{t}": _count(type_name == t) for t in JSON_TYPES[dialect]}
+    if number is not None:
         reference = profile.features.get(name)
         bounds = {
             "schema_low": spec.min,
@@ -95,51 +129,64 @@ def _scan_columns(name: str, spec: ColumnSpec, profile: Profile, kind: Any, valu
         }
         for key, bound in bounds.items():
             if bound is not None:
-                beyond = value < bound if key.endswith("low") else value > bound
+                beyond = number < bound if key.endswith("low") else number > bound
                 columns[f"{name}|{key}"] = _count(beyond)
-        columns[f"{name}|min"] = sa.func.min(value)
-        columns[f"{name}|max"] = sa.func.max(value)
+        columns[f"{name}|min"] = sa.func.min(number)
+        columns[f"{name}|max"] = sa.func.max(number)
     return columns
 
 
 def _scan(
     connection: sa.Connection, schema: Schema, profile: Profile, window: Window
 ) -> dict[str, Any]:
-    """One pass over the window: per field, kinds, nulls and numeric ranges."""
+    """One pass over the window: per field, its JSON types and numeric ranges. Each
+    field's type (and a number's value) is extracted once per row in a subquery that
+    ``OFFSET 0`` keeps the database from inlining into the aggregates."""
     dialect = connection.dialect.name
     fields = logged_fields(schema)
-    inner_columns = []
-    for name, spec in fields.items():
-        kind = json_kind(name, dialect)
-        inner_columns.append(kind.label(f"k{len(inner_columns)}"))
-        if spec.type in (ColumnType.INT, ColumnType.FLOAT):
-            value = sa.case((kind == "number", PREDICTIONS.c.inputs[name].as_float()))
-            inner_columns.append(value.label(f"v{len(inner_columns)}"))
-    inner = sa.select(*inner_columns).where(window.where()).offset(0).subquery()
-    aggregates, position = {"rows": sa.func.count()}, 0
-    for name, spec in fields.items():
-        kind = inner.c[f"k{position}"]
-        position += 1
-        value = None
-        if spec.type in (ColumnType.INT, ColumnType.FLOAT):
-            value = inner.c[f"v{position}"]
-            position += 1
-        aggregates |= _scan_columns(name, spec, profile, kind, value)
+    numeric = {n for n, spec in fields.items() if spec.type in NUMBER_TYPES}
+    extracted = [_json_type(name, dialect).label(f"t{i}") for i, name in enumerate(fields)]
+    extracted += [
+        json_value(name, dialect).label(f"v{i}")
+        for i, name in enumerate(fields)
+        if name in numeric and dialect != "postgresql"  # there, the fragment holds it
+    ]
+    inner = sa.select(*extracted).where(window.where()).offset(0).subquery()
+    aggregates: dict[str, Any] = {"rows": sa.func.count()}
+    for i, (name, spec) in enumerate(fields.items()):
+        type_name = _type_name(inner.c[f"t{i}"], dialect)
+        number = None
+        if name in numeric:
+            value = inner.c[f"t{i}"] if dialect == "postgresql" else inner.c[f"v{i}"]
+            is_number = type_name.in_([t for t, k in JSON_TYPES[dialect].items() if k == "number"])
+            number = sa.case((is_number, json_number(value, dialect)))
+        aggregates |= _scan_columns(name, spec, profile, type_name, number, dialect)
     query = sa.select(*(column.label(key) for key, column in aggregates.items()))
-    return dict(connection.execute(query).one()._mapping)
+    found = dict(connection.execute(query).one()._mapping)
+    for name in fields:  # the database's type names -> ours
+        for raw, kind in JSON_TYPES[dialect].items():
+            count = found.pop(f"{name}|{raw}") or 0
+            found[f"{name}|{kind}"] = found.get(f"{name}|{kind}", 0) + count
+    return found
 
 
 def _unexpected_levels(
     connection: sa.Connection, name: str, known: list[str], window: Window
 ) -> list[tuple[str, int]]:
     """Text values of a categorical field outside ``known``, most frequent first."""
-    kind = json_kind(name, connection.dialect.name)
-    value = PREDICTIONS.c.inputs[name].as_string().label("value")
+    dialect = connection.dialect.name
+    inner = (
+        sa.select(json_value(name, dialect).label("value"))
+        .where(window.where())
+        .offset(0)
+        .subquery()
+    )
+    text = json_text(inner.c.value, dialect).label("text")
     query = (
-        sa.select(value, sa.func.count().label("n"))
-        .where(window.where() & (kind == "string") & value.not_in(known))
-        .group_by(value)
-        .order_by(sa.desc("n"), value)
+        sa.select(text, sa.func.count().label("n"))
+        .where(json_is_text(inner.c.value, dialect) & text.not_in(known))
+        .group_by(sa.literal_column("text"))
+        .order_by(sa.desc("n"), sa.literal_column("text"))
     )
     return [(str(v), int(n)) for v, n in connection.execute(query)]
 

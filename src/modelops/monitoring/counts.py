@@ -1,12 +1,15 @@
-"""A window's binned counts, in the bins of the reference profile.
+"""A window's binned counts (and, for numbers, sums), in the bins of the reference profile.
 
 Two sources give identical counts: a DataFrame of records (``frame_counts``; numpy
 ``searchsorted``) and the prediction log itself (``log_counts``), where the database
 bins the logged JSON inputs with one GROUP BY per feature, so raw rows never leave it.
+Also from the log: the scores and decisions per model version and route
+(``log_prediction_counts``), for prediction drift.
 
 A value that is not of its column's type (text in a number column, a number in a
 category column) counts as null for a number and as unseen for a category: drift sees
-the lost values, and upstream.py names the type change.
+the lost values, and upstream.py names the type change. Booleans are the numbers 1 and
+0, as SQLite's JSON functions read them, in both sources.
 """
 
 from __future__ import annotations
@@ -136,7 +139,7 @@ def json_text(value: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[An
 def _bin(
     value: sa.ColumnElement[Any], reference: Distribution, dialect: str
 ) -> sa.ColumnElement[Any]:
-    """A CASE that bins the extracted ``value`` as ``Distribution.bin`` does; the type
+    """A CASE that bins the extracted ``value`` as ``Distribution.tally`` does; the type
     is tested once, then only the value is compared."""
     null_bin = len(reference.counts) - 1
     if reference.kind == "numeric":
@@ -156,10 +159,10 @@ def _bin(
 
 
 def log_counts(engine: sa.Engine, profile: Profile, window: Window) -> WindowCounts:
-    """Counts (and sums) of the features logged in ``window``: one GROUP BY query per feature,
-    over a subquery that extracts the feature's JSON value once per row (``OFFSET 0``
-    keeps the database from inlining it into the CASE, which would extract it again
-    for every bin)."""
+    """Counts (and sums) of the features logged in ``window``: one GROUP BY query per
+    feature, over a subquery that extracts the feature's JSON value once per row
+    (``OFFSET 0`` keeps the database from inlining it into the CASE, which would
+    extract it again for every bin)."""
     dialect = engine.dialect.name
     counts = {}
     with engine.connect() as connection:
@@ -175,22 +178,22 @@ def log_counts(engine: sa.Engine, profile: Profile, window: Window) -> WindowCou
             )
             value = extracted.c.value
             bin_ = _bin(value, reference, dialect).label("bin")
-            total = sa.literal(0.0)
+            total: sa.ColumnElement[Any] = sa.literal(0.0)
             if reference.kind == "numeric":
                 number = json_number(value, dialect)
                 total = sa.func.sum(sa.case((json_is_number(value, dialect), number)))
             query = sa.select(bin_, sa.func.count(), total).group_by(sa.literal_column("bin"))
-            counts[name] = _binned(connection.execute(query), reference, reference.kind)
+            counts[name] = _binned(connection.execute(query), reference)
     return WindowCounts(int(rows), counts)
 
 
-def _binned(found: Iterable[Any], reference: Distribution, kind: str) -> Binned:
+def _binned(found: Iterable[Any], reference: Distribution) -> Binned:
     """(bin, count, sum) rows as a Binned of the reference's bins."""
     counts = np.zeros(len(reference.counts), dtype=np.int64)
     sums = np.zeros(len(reference.counts))
     for index, n, total in found:
         counts[index], sums[index] = n, total or 0.0
-    kept = tuple(float(x) for x in sums[:-1]) if kind == "numeric" else ()
+    kept = tuple(float(x) for x in sums[:-1]) if reference.kind == "numeric" else ()
     return Binned(tuple(int(c) for c in counts), kept)
 
 
@@ -221,7 +224,7 @@ def log_prediction_counts(
             .group_by(*keys, table.decision)
         ):
             decisions[version, route][decision] = int(n)
-    binned = {key: _binned(found, profile.score, "numeric") for key, found in scores.items()}
+    binned = {key: _binned(found, profile.score) for key, found in scores.items()}
     return [
         PredictionCounts(version, route, found.rows, found, decisions[version, route])
         for (version, route), found in sorted(binned.items())

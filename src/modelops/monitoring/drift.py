@@ -17,8 +17,9 @@ Per feature, two questions, both from bin counts alone:
    bootstrap (twice the plain estimate minus the resamples' mean), and its interval is
    the matching basic bootstrap interval. The rule compares the corrected estimate,
    not the interval's lower bound: the test has already shown the change is real, and
-   the lower bound, which the same bias pushes down, missed a quarter of 1 % new
-   categories (twice the minimum) on week-sized windows (bench/drift_power.py).
+   the lower bound, which the same bias pushes down, missed 3 of 6 new categories at
+   1 % of rows (twice the minimum) in a pilot on week-sized windows
+   (bench/drift_power.py).
 
    - numeric: the Wasserstein-1 distance between reference and window with each bin's
      rows at the bin's mean (the profile keeps each bin's sum, and so do the window's

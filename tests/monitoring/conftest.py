@@ -5,20 +5,26 @@ and PostgreSQL when its server runs: the serving tests' fixtures)."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import uuid
 
 import numpy as np
 import pandas as pd
+import psycopg
 import pytest
+from pytest_postgresql import factories
 
 from modelops.config import DriftSettings, Settings
 from modelops.data import synthetic
 from modelops.monitoring.profile import Profile, build_profile
 from modelops.schema import Schema
 from modelops.serving.predlog import PredictionLog
-from tests.serving.conftest import postgres_url, postgresql_database, postgresql_server
+from tests.serving.conftest import PG
 
-__all__ = ["postgres_url", "postgresql_database", "postgresql_server"]
+# The serving tests' server, with databases of our own (a fixture shared by two folders
+# would create the same template database twice when both run in one session).
+monitoring_postgres = factories.postgresql_noproc(**PG, dbname="monitoring_tests")
+monitoring_database = factories.postgresql("monitoring_postgres", dbname="monitoring_test")
 
 REFERENCE_ROWS = 40_000
 WINDOW_ROWS = 20_000
@@ -108,7 +114,18 @@ def write_log(
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def log_url(request: pytest.FixtureRequest, tmp_path) -> str:
-    """A fresh, empty prediction log's URL."""
+    """A fresh, empty prediction log's URL: a SQLite file, or a database on the local
+    PostgreSQL server (skipped without one, failed under MODELOPS_REQUIRE_POSTGRES=1)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'predictions.db'}"
-    return str(request.getfixturevalue("postgres_url"))
+    try:
+        psycopg.connect(dbname="postgres", connect_timeout=3, **PG).close()
+    except psycopg.OperationalError as exc:
+        message = f"PostgreSQL is not running at {PG['host']}:{PG['port']} (`make postgres`)"
+        if os.environ.get("MODELOPS_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{message}: {exc}")
+        pytest.skip(message)
+    info = request.getfixturevalue("monitoring_database").info
+    return (
+        f"postgresql+psycopg://{info.user}:{PG['password']}@{info.host}:{info.port}/{info.dbname}"
+    )

@@ -14,7 +14,8 @@ from modelops.stage import run_stage
 def main(settings: Settings, log: logging.Logger) -> None:
     """Bin the train rows' features and the holdout's scores and decisions."""
     schema = settings.data_schema
-    train = pd.read_parquet(paths.TRAIN, columns=schema.features)
+    timed = [schema.time_column] if schema.time_column else []
+    train = pd.read_parquet(paths.TRAIN, columns=[*schema.features, *timed])
     decision = read_json(paths.LINEAGE)["decision"]
     profile = build_profile(
         train,

@@ -5,8 +5,10 @@ only, so the profile holds counts, never rows. Per feature of the schema:
 
 - numeric (int, float): cut points at the training rows' quantiles (``drift.bins``), the
   count and the sum of the values per bin plus a null bin, and the mean, SD, min and
-  max. Bin ``i`` holds ``cuts[i-1] <= x < cuts[i]``; the outer bins are open, so any
-  live value has a bin.
+  max; with a time column, also the spread of the weekly means beyond sampling noise
+  (``between_sd``: the control charts count that much week-to-week change as usual).
+  Bin ``i`` holds ``cuts[i-1] <= x < cuts[i]``; the outer bins are open, so any live
+  value has a bin.
 - categorical (category, bool): the count per level plus an "unseen" and a null bin.
 
 Plus the holdout's score distribution (the same quantile binning) and its decision
@@ -61,6 +63,7 @@ class Distribution:
     sd: float | None = None
     min: float | None = None
     max: float | None = None
+    between_sd: float | None = None  # numeric with a time column: weekly means' spread
 
     @property
     def rows(self) -> int:
@@ -202,8 +205,26 @@ def level_codes(column: pd.Series, levels: tuple[str, ...]) -> np.ndarray:
     return lookup[codes]
 
 
-def numeric_distribution(name: str, column: pd.Series, bins: int) -> Distribution:
-    """The binned reference of a numeric column (non-numbers count as null)."""
+def between_weeks_sd(values: np.ndarray, times: pd.Series | None) -> float | None:
+    """The SD of the weekly means beyond what sampling explains: sqrt(max(0, variance of
+    the weekly means - mean of each week's variance / rows)); None without a time column
+    or with fewer than 3 weeks of at least 30 values."""
+    if times is None:
+        return None
+    frame = pd.DataFrame({"value": values, "week": pd.to_datetime(times).dt.to_period("W")})
+    weeks = frame.dropna().groupby("week")["value"].agg(["mean", "var", "count"])
+    weeks = weeks[weeks["count"] >= 30]
+    if len(weeks) < 3:
+        return None
+    noise = float((weeks["var"] / weeks["count"]).mean())
+    return float(np.sqrt(max(0.0, float(weeks["mean"].var(ddof=1)) - noise)))
+
+
+def numeric_distribution(
+    name: str, column: pd.Series, bins: int, times: pd.Series | None = None
+) -> Distribution:
+    """The binned reference of a numeric column (non-numbers count as null); ``times``:
+    each row's time, for the spread of the weekly means."""
     values = numbers(column)
     present = values[~np.isnan(values)]
     cuts = quantile_cuts(present, bins)
@@ -215,6 +236,7 @@ def numeric_distribution(name: str, column: pd.Series, bins: int) -> Distributio
             sd=float(present.std(ddof=1)) if present.size > 1 else 0.0,
             min=float(present.min()),
             max=float(present.max()),
+            between_sd=between_weeks_sd(values, times),
         )
     binned = shape.tally(column)
     return replace(shape, counts=binned.counts, sums=binned.sums)
@@ -257,11 +279,13 @@ def build_profile(
     thresholds: tuple[float, float],
 ) -> Profile:
     """The reference profile of the features in ``train`` and of the holdout's scores
-    at the ``(review, decline)`` thresholds."""
+    at the ``(review, decline)`` thresholds; ``train``'s time column, when the schema has
+    one, gives the weekly means' spread."""
+    times = train.get(schema.time_column) if schema.time_column else None
     features = {}
     for name in schema.features:
         if feature_kind(schema, name) == "numeric":
-            features[name] = numeric_distribution(name, train[name], bins)
+            features[name] = numeric_distribution(name, train[name], bins, times)
         else:
             levels = category_levels(schema, name)
             features[name] = categorical_distribution(name, train[name], levels)

@@ -50,7 +50,7 @@ PORT ?= 3000
 	bench-serving bench-soak model-changed prune-log k8s-render release versions promote rollback deploy \
 	undeploy push-release image open-pr k8s-deploy record-stage check-state environments-changed bench-rollback \
 	promotion-report monitor notify new-data retrain-branch retrain-commit retrain-runner retrain-decide \
-	status automerge cml-runner
+	status automerge cml-runner bench-drift
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -329,6 +329,12 @@ bench-soak: bento ## soak the service on 127.0.0.1: mixed traffic, a desired-sta
 
 bench-rollback: repro ## rollback under load: command to previous version on all traffic (writes bench/results/rollback.md)
 	python bench/rollback_bench.py
+
+# Evidently is in the `bench` dependency group only: `uv run --group bench` adds it for
+# this run; the next `make setup` syncs it away again.
+bench-drift: repro ## drift: ours vs Evidently on 1M x 1M rows, and detection power (writes bench/results/drift*.md)
+	$(UV) run --frozen --group bench python bench/drift_bench.py
+	python bench/drift_power.py
 
 bench-pr: setup ## the PR-check benchmarks: gate power and the PR job, cold/warm (about 60 minutes)
 	python bench/gate_power.py

@@ -9,7 +9,8 @@ and asks each detector for findings:
   and prediction drift (scores, decision rates) of each version and route against its
   own (drift.py, from counts the database bins: counts.py): a warning;
 - upstream changes in the logged inputs (upstream.py): a warning, since retraining does
-  not mend a producer's bug;
+  not mend a producer's bug; a break of the schema from one row, a change within it
+  (new to the reference) from ``drift.min_effect_category`` of the rows;
 - decay: each served version and route on the latest window whose labels have matured
   (performance.py; newer windows are shown as provisional), against its holdout;
 - staleness: the champion's training data ended more than ``max_model_age_days`` ago;
@@ -272,7 +273,14 @@ def upstream_changes(context: Context) -> tuple[list[Finding], list[str]]:
         f"| {i.field} | {i.issue} | {i.severity} | {i.rows:,} | {i.share:.2%} | {i.detail} |"
         for i in result.issues
     ]
-    named = ", ".join(f"{i.field} {i.issue} ({i.share:.1%})" for i in result.issues)
+    # A break of the contract counts from one row; within the contract, only a change as
+    # large as drift's categorical minimum (a live value beyond the reference's range is
+    # no news on its own: some always lie beyond a sample's extremes).
+    least = context.settings.monitoring.drift.min_effect_category
+    notable = [i for i in result.issues if i.severity == "schema" or i.share >= least]
+    if not notable:
+        return [], lines
+    named = ", ".join(f"{i.field} {i.issue} ({i.share:.1%})" for i in notable)
     return [Finding("upstream", "warn", named)], lines
 
 
@@ -390,18 +398,29 @@ def control(context: Context) -> tuple[list[Finding], list[str]]:
 def in_control(lineage: dict[str, Any], profile: Profile | None) -> dict[str, spc.InControl]:
     """What each chart expects of a window: the holdout's positive share and the review
     rate from the lineage; the holdout's mean score and the training rows' feature means
-    from the profile, with their week-to-week spread where the data had time."""
-    holdout = lineage["data"]["holdout"]
+    from the profile. Beyond each window's own sampling noise, a chart allows the week-to-
+    week spread the training data showed, and the reference's own sampling error: it is
+    the same in every window, and a CUSUM would add it up into a false alarm."""
+    rows = lineage["data"]["holdout"]["rows"]
+    positive_share = lineage["data"]["holdout"]["positives"] / rows
+    review_rate = lineage["decision"]["review_rate"]
     expected = {
-        spc.POSITIVE_RATE: spc.InControl.rate(holdout["positives"] / holdout["rows"]),
-        spc.FLAG_RATE: spc.InControl.rate(lineage["decision"]["review_rate"]),
+        spc.POSITIVE_RATE: spc.InControl.rate(positive_share, _error(positive_share, rows)),
+        spc.FLAG_RATE: spc.InControl.rate(review_rate, _error(review_rate, rows)),
     }
     if profile is None:
         return expected
     for name, shape in [(spc.MEAN_SCORE, profile.score), *profile.features.items()]:
         if shape.mean is not None and shape.sd is not None:
-            expected[name] = spc.InControl(shape.mean, shape.sd, shape.between_sd or 0.0)
+            reference = shape.sd / np.sqrt(max(shape.rows - shape.nulls, 1))
+            spread = float(np.hypot(shape.between_sd or 0.0, reference))
+            expected[name] = spc.InControl(shape.mean, shape.sd, spread)
     return expected
+
+
+def _error(share: float, rows: int) -> float:
+    """The standard error of a share measured on ``rows`` rows."""
+    return float(np.sqrt(share * (1 - share) / max(rows, 1)))
 
 
 def _chart_cell(chart: spc.Chart, i: int) -> str:

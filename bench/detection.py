@@ -147,6 +147,30 @@ def detected(verdict: check.Verdict, scenario: str, feature: str | None) -> bool
     return any(feature and feature in f.reason for f in verdict.findings)
 
 
+def change(scenario: str, weeks: list[pd.DataFrame], trial: int, profile, schema, rng):
+    """The latest window with ``scenario``'s change, the feature changed, and the earlier
+    windows when they change too (None: as they were)."""
+    continuous = [
+        f for f, d in profile.features.items() if d.kind == "numeric" and len(d.cuts) >= 10
+    ]
+    latest = weeks[-1]
+    if scenario == "mean shift":
+        feature = continuous[trial % len(continuous)]
+        return shifted(latest, feature, profile.features[feature].sd, rng), feature, None
+    if scenario == "new category":
+        categories = [f for f in schema.features if schema.columns[f].type == "category"]
+        feature = categories[trial % len(categories)]
+        return new_category(latest, feature, rng), feature, None
+    if scenario == "unit change":
+        floats = [f for f in continuous if schema.columns[f].type == "float"]
+        feature = floats[trial % len(floats)]
+        return latest.assign(**{feature: latest[feature] * 100}), feature, None
+    if scenario == "concept shift":  # the labels of the last three windows
+        swapped = [swap_labels(w, schema.target, rng) for w in weeks[-3:]]
+        return swapped[-1], None, [*weeks[:-3], *swapped[:-1]]
+    return latest, None, None
+
+
 def main(trials: int) -> None:
     settings = load_settings(ROOT / "params.yaml")
     schema = settings.data_schema
@@ -168,36 +192,20 @@ def main(trials: int) -> None:
             reference_root(folder / "root", reference, settings, lineage)
             profile = reference_profile(folder / "root", settings, tag)
             assert profile is not None
-            continuous = [
-                f for f, d in profile.features.items() if d.kind == "numeric" and len(d.cuts) >= 10
-            ]
-            floats = [f for f in continuous if schema.columns[f].type == "float"]
-            categories = [f for f in schema.features if schema.columns[f].type == "category"]
             weeks = week_frames(live, rng)
             base = folder / "base.db"
             new_log(base)
             append_weeks(base, list(enumerate(weeks[:-1][::-1], start=1)), now, settings, tag, rng)
             for scenario in SCENARIOS:
-                log, latest, feature = folder / "log.db", weeks[-1], None
+                log = folder / "log.db"
                 shutil.copyfile(base, log)
-                if scenario == "mean shift":
-                    feature = continuous[trial % len(continuous)]
-                    latest = shifted(latest, feature, profile.features[feature].sd, rng)
-                elif scenario == "new category":
-                    feature = categories[trial % len(categories)]
-                    latest = new_category(latest, feature, rng)
-                elif scenario == "unit change":
-                    feature = floats[trial % len(floats)]
-                    latest = latest.assign(**{feature: latest[feature] * 100})
-                elif scenario == "concept shift":  # labels of the last three windows
+                latest, feature, history = change(scenario, weeks, trial, profile, schema, rng)
+                if history is not None:  # the labels of earlier windows changed too
                     log.unlink()
                     new_log(log)
-                    swapped = [swap_labels(w, schema.target, rng) for w in weeks[-3:]]
-                    history = [*weeks[:-3], *swapped[:-1]]
                     append_weeks(
                         log, list(enumerate(history[::-1], start=1)), now, settings, tag, rng
                     )
-                    latest = swapped[-1]
                 append_weeks(log, [(0, latest)], now, settings, tag, rng)
                 verdict = check.run(
                     folder / "root",

@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,11 +41,12 @@ from scipy.stats import beta
 
 from drift_power import new_category, shifted  # the same changes as the drift benchmark
 from modelops import paths
-from modelops.config import load_settings
+from modelops.config import Settings, load_settings
 from modelops.io import load_model, read_json, write_json
 from modelops.monitoring import check
-from modelops.monitoring.profile import build_profile
+from modelops.monitoring.profile import Profile, build_profile
 from modelops.monitoring.reference import profile as reference_profile
+from modelops.schema import Schema
 from modelops.serving.predlog import make_engine, migrate
 from modelops.training.metrics import Scored
 from modelops.training.scoring import score
@@ -62,7 +64,9 @@ INSERT = (
 FEEDBACK = "INSERT INTO feedback (request_id, record_id, label, received_at) VALUES (?, ?, ?, ?)"
 
 
-def reference_root(folder: Path, reference: pd.DataFrame, settings, lineage: dict) -> None:
+def reference_root(
+    folder: Path, reference: pd.DataFrame, settings: Settings, lineage: dict[str, Any]
+) -> None:
     """models/lineage.json and models/profile.json of the reference half, as the check
     reads the current model's."""
     schema, evaluation = settings.data_schema, settings.evaluation
@@ -112,7 +116,14 @@ def new_log(path: Path) -> None:
     engine.dispose()
 
 
-def append_weeks(path: Path, weeks: list[tuple[int, pd.DataFrame]], now, settings, tag, rng):
+def append_weeks(
+    path: Path,
+    weeks: list[tuple[int, pd.DataFrame]],
+    now: pd.Timestamp,
+    settings: Settings,
+    tag: str,
+    rng: np.random.Generator,
+) -> None:
     """Log each (weeks back, frame): inputs (every field but the target), the score, and
     the labels that are back by ``now``."""
     schema = settings.data_schema
@@ -147,7 +158,14 @@ def detected(verdict: check.Verdict, scenario: str, feature: str | None) -> bool
     return any(feature and feature in f.reason for f in verdict.findings)
 
 
-def change(scenario: str, weeks: list[pd.DataFrame], trial: int, profile, schema, rng):
+def change(
+    scenario: str,
+    weeks: list[pd.DataFrame],
+    trial: int,
+    profile: Profile,
+    schema: Schema,
+    rng: np.random.Generator,
+) -> tuple[pd.DataFrame, str | None, list[pd.DataFrame] | None]:
     """The latest window with ``scenario``'s change, the feature changed, and the earlier
     windows when they change too (None: as they were)."""
     continuous = [
@@ -156,7 +174,7 @@ def change(scenario: str, weeks: list[pd.DataFrame], trial: int, profile, schema
     latest = weeks[-1]
     if scenario == "mean shift":
         feature = continuous[trial % len(continuous)]
-        return shifted(latest, feature, profile.features[feature].sd, rng), feature, None
+        return shifted(latest, feature, profile.features[feature].sd or 0.0, rng), feature, None
     if scenario == "new category":
         categories = [f for f in schema.features if schema.columns[f].type == "category"]
         feature = categories[trial % len(categories)]

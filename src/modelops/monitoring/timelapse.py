@@ -198,7 +198,7 @@ class Weeks:
             frame["_at"] = times
             # the training data's weeks came labelled; a replayed week's labels come late
             late = pd.to_timedelta(delay, unit="D") if week >= self.first else pd.Timedelta(0)
-            frame["_arrives"] = times + late
+            frame["_arrives"] = (times + late).dt.floor("us")
             self._cache[week] = frame
         return self._cache[week]
 

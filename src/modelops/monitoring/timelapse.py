@@ -15,9 +15,10 @@ desired-state file, the current model, params.yaml) and a local service started 
    the simulator's labels: ROC-AUC, recall at the action budget
    (``evaluation.review_rate``) and cost per 1,000 records (training/metrics.py).
 3. **labels** arrive late, seeded per week (the same for every strategy):
-   a positive after a chargeback delay, lognormal with median ``positive_median_days``
-   (7) and log-SD ``positive_sigma`` (0.6): 90 % within 15 days, 99 % within 28; a
-   negative is confirmed ``negative_days`` (30) plus uniform(0, ``negative_jitter_days``
+   a positive after a chargeback delay: ``positive_min_days`` (7) plus a lognormal with
+   median ``positive_median_days`` (5) and log-SD ``positive_sigma`` (0.7), so none
+   within its own week, half within 12 days, 90 % within 19, 99 % within 32; a negative
+   is confirmed ``negative_days`` (30) plus uniform(0, ``negative_jitter_days``
    (3)) days after its record. Each label due by the week's end is written to the log's
    feedback table with its simulated arrival time (the row /feedback writes: one HTTP
    request and one database commit per label would cost more than the rest of the
@@ -101,15 +102,17 @@ Check = Callable[..., Verdict]  # check.run(root, settings, log_url, now=..., ou
 class LabelDelays:
     """How late labels arrive (days after the record)."""
 
-    positive_median_days: float = 7.0  # chargebacks: lognormal
-    positive_sigma: float = 0.6
+    positive_min_days: float = 7.0  # chargebacks: at least this...
+    positive_median_days: float = 5.0  # ...plus a lognormal with this median
+    positive_sigma: float = 0.7
     negative_days: float = 30.0  # a negative is confirmed after this...
     negative_jitter_days: float = 3.0  # ...plus uniform(0, this)
 
     def draw(self, labels: np.ndarray, seed: int, week: int) -> np.ndarray:
         """Each record's delay in days (seeded by ``seed`` and the week)."""
         rng = np.random.default_rng([seed, 7, week])
-        positive = self.positive_median_days * np.exp(self.positive_sigma * rng.standard_normal(labels.size))
+        spread = np.exp(self.positive_sigma * rng.standard_normal(labels.size))
+        positive = self.positive_min_days + self.positive_median_days * spread
         negative = self.negative_days + self.negative_jitter_days * rng.random(labels.size)
         return np.where(labels == 1, positive, negative)
 
@@ -858,8 +861,8 @@ def _mean(values: pd.Series) -> str:
 def _delays_text(outcome: Timelapse) -> str:
     d = outcome.options["delays"]
     return (
-        f"positives lognormal, median {d['positive_median_days']:g} days (log-SD "
-        f"{d['positive_sigma']:g}); negatives after {d['negative_days']:g} days + "
+        f"positives after {d['positive_min_days']:g} days + lognormal (median "
+        f"{d['positive_median_days']:g} days, log-SD {d['positive_sigma']:g}); negatives after {d['negative_days']:g} days + "
         f"uniform(0, {d['negative_jitter_days']:g})"
     )
 

@@ -18,7 +18,7 @@ STORE = "BENTOML_HOME"
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """The ``timelapse`` subcommand."""
-    parser = subparsers.add_parser(
+    parser: argparse.ArgumentParser = subparsers.add_parser(
         "timelapse",
         help="replay simulated weeks through the service, monitoring and retraining, "
         "per retraining strategy (reports/timelapse)",

@@ -211,9 +211,7 @@ def matured(settings: Settings, options: Options, first: int, now: pd.Timestamp)
     replayed week whose records are all older than the negatives' longest delay."""
     limit = now - pd.Timedelta(days=options.delays.matured_days)
     return list(range(first)) + [
-        w
-        for w in range(first, first + options.weeks)
-        if week_start(settings, w + 1) <= limit
+        w for w in range(first, first + options.weeks) if week_start(settings, w + 1) <= limit
     ]
 
 
@@ -359,7 +357,7 @@ class Service:
                 update,
                 [{"rid": rid, "at": when[record].to_pydatetime()} for rid, record in answered],
             )
-        ids = dict((r, q) for q, r in answered)
+        ids = {record: rid for rid, record in answered}
         self.request_ids[week] = frame[schema.id_column].map(ids)
         return len(answered), refused
 
@@ -514,7 +512,9 @@ def save_challenger(root: Path, settings: Settings, challenger: Challenger) -> s
     _write_profile(root, settings, challenger)
     model = load_model(model_path)
     reference = reference_values(challenger.train, schema, list(model.feature_names_in_))
-    return store.save(name, model_path, lineage, reference, commit=git("rev-parse", "HEAD", cwd=root))
+    return store.save(
+        name, model_path, lineage, reference, commit=git("rev-parse", "HEAD", cwd=root)
+    )
 
 
 def _write_profile(root: Path, settings: Settings, challenger: Challenger) -> None:
@@ -538,9 +538,9 @@ def promote(root: Path, settings: Settings, service: Service, tag: str) -> tuple
     """Write ``tag`` as the champion into the copy's desired-state file, commit it and let
     the service apply it; roll back (a revert commit) when the service refuses it. The
     champion served after, and whether it was rolled back."""
+    from modelops.release.deploy import DeployError
     from modelops.release.policy import check
     from modelops.release.promote import rollback
-    from modelops.release.deploy import DeployError
 
     path = root / "deploy/environments" / f"{ENV}.yaml"
     state = yaml.safe_load(path.read_text())
@@ -615,7 +615,9 @@ def replay(
             champion = load_model(root / paths.MODEL)
             lineage = read_json(root / paths.LINEAGE)
             train = pd.read_parquet(source / paths.TRAIN, columns=list(champion.feature_names_in_))
-            reference = reference_values(train, settings.data_schema, list(champion.feature_names_in_))
+            reference = reference_values(
+                train, settings.data_schema, list(champion.feature_names_in_)
+            )
             tag = store.save(settings.model.name, root / paths.MODEL, lineage, reference,
                              commit=git("rev-parse", "HEAD", cwd=root))  # fmt: skip
             initial_state(root, tag)
@@ -697,7 +699,9 @@ def _count_labels(service: Service) -> int:
     from modelops.serving.predlog import FEEDBACK
 
     with service.engine.connect() as connection:
-        return int(connection.execute(sa.select(sa.func.count()).select_from(FEEDBACK)).scalar_one())
+        return int(
+            connection.execute(sa.select(sa.func.count()).select_from(FEEDBACK)).scalar_one()
+        )
 
 
 def _run_check(
@@ -845,7 +849,7 @@ def summary(outcome: Timelapse, settings: Settings) -> str:
             delay = "none" if alarm is None else str(alarm - onset)
             lines.append(
                 f"| {strategy} | {_mean(before.roc_auc)} | {_mean(after.roc_auc)} "
-                f"| {warn if warn is not None else '–'} | {alarm if alarm is not None else '–'} "
+                f"| {warn if warn is not None else '-'} | {alarm if alarm is not None else '-'} "
                 f"| {delay} |"
             )
     lines += ["", "## Where the time went", "", "| phase | seconds |", "|---|---|"]
@@ -855,15 +859,15 @@ def summary(outcome: Timelapse, settings: Settings) -> str:
 
 
 def _mean(values: pd.Series) -> str:
-    return f"{values.mean():.4f}" if len(values) else "–"
+    return f"{values.mean():.4f}" if len(values) else "-"
 
 
 def _delays_text(outcome: Timelapse) -> str:
     d = outcome.options["delays"]
     return (
         f"positives after {d['positive_min_days']:g} days + lognormal (median "
-        f"{d['positive_median_days']:g} days, log-SD {d['positive_sigma']:g}); negatives after {d['negative_days']:g} days + "
-        f"uniform(0, {d['negative_jitter_days']:g})"
+        f"{d['positive_median_days']:g} days, log-SD {d['positive_sigma']:g}); "
+        f"negatives after {d['negative_days']:g} days + uniform(0, {d['negative_jitter_days']:g})"
     )
 
 

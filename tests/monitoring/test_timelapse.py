@@ -206,3 +206,16 @@ def test_refused_records_are_counted_and_the_rest_answered() -> None:
     assert sorted(r for _, r in answered) == sorted(
         r["id"] for r in records if r["amount"] <= 100 and r["id"] != "bad"
     )
+
+
+def test_the_command_line_reads_weeks_window_and_strategies() -> None:
+    import argparse
+
+    from modelops.monitoring.cli import add_parser, options
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["timelapse", "--weeks", "3", "--strategies", "never, drift"])
+    chosen = options(args)
+    assert (chosen.weeks, chosen.strategies) == (3, ("never", "drift"))
+    assert chosen.window_weeks == Options().window_weeks

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -54,6 +55,15 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     the project's store keeps only what `make bento` put there. BentoML reads its home
     once, at import: if it is loaded already, the replay runs in a subprocess (which
     reads ``--params``)."""
+    # a terminated replay unwinds, so each strategy's service is stopped and its copy removed
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        return _run(args, settings)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     with tempfile.TemporaryDirectory(prefix="timelapse-store-") as store:
         if "bentoml" in sys.modules:
             command = [sys.executable, "-m", "modelops.monitoring.timelapse", *_argv(args)]

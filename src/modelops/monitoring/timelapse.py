@@ -11,9 +11,11 @@ desired-state file, the current model, params.yaml) and a local service started 
    time-lapse moves each logged prediction to its record's own (simulated) time, so the
    log reads as if the weeks had passed.
 2. **truth**: the strategy's champion scores the whole week in-process (the same
-   Pipeline the service serves: the parity check proves their scores equal), judged on
-   the simulator's labels: ROC-AUC, recall at the action budget
-   (``evaluation.review_rate``) and cost per 1,000 records (training/metrics.py).
+   Pipeline the service serves: the parity check proves their scores equal), records
+   the service refused included (what the model would say of them), judged on the
+   simulator's labels: ROC-AUC, recall at the action budget (``evaluation.review_rate``)
+   and cost per 1,000 records (training/metrics.py), the cost in true units even after
+   an upstream change of units (a missed record loses what it is worth).
 3. **labels** arrive late, seeded per week (the same for every strategy):
    a positive after a chargeback delay: ``positive_min_days`` (7) plus a lognormal with
    median ``positive_median_days`` (5) and log-SD ``positive_sigma`` (0.7), so none
@@ -205,6 +207,20 @@ class Weeks:
             self._cache[week] = frame
         return self._cache[week]
 
+    def costs(self, week: int) -> pd.DataFrame:
+        """The week's cost columns as they really are, before an upstream change of units:
+        the money a miss loses does not change with the units it is sent in."""
+        from modelops.example.simulator import simulate_week
+
+        frame, columns = self[week], self.settings.evaluation.costs.columns()
+        change = self.settings.simulator.upstream_change
+        if change.week is None or week < change.week or not set(columns) & set(change.scale):
+            return frame[columns]
+        unchanged = self.settings.simulator.model_copy(
+            update={"upstream_change": change.model_copy(update={"week": None})}
+        )
+        return simulate_week(unchanged, week)[columns]
+
 
 def matured(settings: Settings, options: Options, first: int, now: pd.Timestamp) -> list[int]:
     """The weeks whose labels are in at ``now``: the training data's own weeks, and each
@@ -218,8 +234,11 @@ def matured(settings: Settings, options: Options, first: int, now: pd.Timestamp)
 # --- truth -------------------------------------------------------------------------------
 
 
-def truth(model: Any, frame: pd.DataFrame, settings: Settings) -> dict[str, float]:
-    """ROC-AUC, recall at the action budget and cost per 1,000 on the simulator's labels."""
+def truth(
+    model: Any, frame: pd.DataFrame, settings: Settings, costs: pd.DataFrame | None = None
+) -> dict[str, float]:
+    """ROC-AUC, recall at the action budget and cost per 1,000 on the simulator's labels
+    (``costs``: the cost columns' true values, when the frame's are in other units)."""
     from modelops.training.evaluate import make_holdout, scored
     from modelops.training.metrics import point_estimates
     from modelops.training.scoring import score
@@ -227,7 +246,10 @@ def truth(model: Any, frame: pd.DataFrame, settings: Settings) -> dict[str, floa
     schema = settings.data_schema
     values = np.asarray(score(model, frame, schema), dtype=float)
     points = point_estimates(
-        make_holdout(frame, schema, settings.evaluation), scored(values, settings.evaluation)
+        make_holdout(
+            frame if costs is None else frame.assign(**costs), schema, settings.evaluation
+        ),
+        scored(values, settings.evaluation),
     )
     return {k: points[k] for k in ("roc_auc", "recall_at_review_rate", "cost_per_1k")}
 
@@ -660,7 +682,7 @@ def _week(
     frame = weeks[week]
     answered, refused = service.traffic(week, frame, options)
     lap("traffic")
-    scores = truth(champion, frame, settings)
+    scores = truth(champion, frame, settings, weeks.costs(week))
     lap("truth")
     since, now = week_start(settings, week), week_start(settings, week + 1)
     service.labels(weeks, since, now)
@@ -840,21 +862,27 @@ def summary(outcome: Timelapse, settings: Settings) -> str:
             continue
         lines += ["", f"## {name.replace('_', ' ')} (week {onset})", ""]
         lines.append("| strategy | mean ROC-AUC before | mean ROC-AUC from onset | first warn | "
-                     "first retrain verdict | weeks to alarm |")  # fmt: skip
-        lines.append("|---|---|---|---|---|---|")
+                     "first retrain verdict | weeks to alarm | its reasons |")  # fmt: skip
+        lines.append("|---|---|---|---|---|---|---|")
         for strategy, part in table.groupby("strategy", sort=False):
             before, after = part[part.week < onset], part[part.week >= onset]
             warn = first_alarm(outcome, str(strategy), onset, "warn")
             alarm = first_alarm(outcome, str(strategy), onset, "retrain")
             delay = "none" if alarm is None else str(alarm - onset)
+            why = "" if alarm is None else str(part[part.week == alarm].reasons.iloc[0])
             lines.append(
                 f"| {strategy} | {_mean(before.roc_auc)} | {_mean(after.roc_auc)} "
                 f"| {warn if warn is not None else '-'} | {alarm if alarm is not None else '-'} "
-                f"| {delay} |"
+                f"| {delay} | {why.replace('|', '/')} |"
             )
     lines += ["", "## Where the time went", "", "| phase | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:,.1f} |" for k, v in outcome.seconds.items()]
-    lines += ["", "Weeks to alarm: 0 means the check at the end of the onset week alarmed.", ""]
+    lines += [
+        "",
+        "Weeks to alarm: 0 means the check at the end of the onset week alarmed; its reasons "
+        "say which detector, which may have alarmed for another cause (staleness, say).",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -35,6 +35,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="of the label delays (0)")
     parser.add_argument("--out", type=Path, default=OUT, help=f"where results go ({OUT})")
+    parser.add_argument(
+        "--keep-logs", action="store_true", help="keep each strategy's prediction log in --out"
+    )
     return parser
 
 
@@ -47,6 +50,7 @@ def options(args: argparse.Namespace) -> Options:
         window_weeks=args.window_weeks,
         seed=args.seed,
         out=args.out,
+        keep_logs=args.keep_logs,
     )
 
 
@@ -87,6 +91,7 @@ def _argv(args: argparse.Namespace) -> list[str]:
         "--params", str(getattr(args, "params", "params.yaml")), "--weeks", str(args.weeks),
         "--window-weeks", str(args.window_weeks), "--strategies", args.strategies,
         "--seed", str(args.seed), "--out", str(args.out),
+        *(["--keep-logs"] if args.keep_logs else []),
     ]  # fmt: skip
 
 

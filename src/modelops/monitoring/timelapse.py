@@ -49,12 +49,13 @@ import inspect
 import os
 import re
 import shutil
+import sqlite3
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -136,6 +137,7 @@ class Options:
     out: Path = OUT
     batch_size: int | None = None  # records per /predict_batch (serving.max_batch_size)
     clients: int = 4  # concurrent requests
+    keep_logs: bool = False  # copy each strategy's prediction log to <out>/<strategy>/
 
 
 @dataclass
@@ -323,7 +325,8 @@ class Service:
         self.root, self.settings = root, settings
         with _environment(MODELOPS_LOG_URL=None):
             self.running = deploy.start(root, settings, ENV)
-        self.log_url = f"sqlite:///{(root / deploy.RUNS / f'{ENV}.db').resolve()}"
+        self.log_path = (root / deploy.RUNS / f"{ENV}.db").resolve()
+        self.log_url = f"sqlite:///{self.log_path}"
         self.engine = make_engine(self.log_url)
         names = ApiNames.from_words(settings.words)
         self.plural, self.id_field = names.records, names.id_field
@@ -335,6 +338,16 @@ class Service:
 
         self.engine.dispose()
         deploy.stop(self.root, ENV)
+
+    def keep(self, path: Path) -> None:
+        """A consistent copy of the log (SQLite's backup: the write-ahead log included)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        with (
+            closing(sqlite3.connect(self.log_path)) as source,
+            closing(sqlite3.connect(path)) as target,
+        ):
+            source.backup(target)
 
     def apply(self) -> str:
         """Apply the desired-state file now; the champion it serves."""
@@ -653,6 +666,8 @@ def replay(
                     out.append(result)
                     progress(_line(result, options, first, time.perf_counter() - started))
             finally:
+                if options.keep_logs:
+                    service.keep(options.out / strategy / "predictions.db")
                 service.stop()
     return out
 

@@ -849,6 +849,17 @@ def first_alarm(outcome: Timelapse, strategy: str, onset: int, level: str) -> in
     return None
 
 
+def first_findings(outcome: Timelapse, strategy: str, onset: int) -> dict[str, int]:
+    """Per detector (a reason's ``detector:`` prefix), the first week from ``onset`` it
+    reported a finding for the strategy."""
+    found: dict[str, int] = {}
+    for w in outcome.weeks:
+        if w.strategy == strategy and w.week >= onset:
+            for reason in w.reasons:
+                found.setdefault(reason.split(":", 1)[0].strip(), w.week)
+    return found
+
+
 def summary(outcome: Timelapse, settings: Settings) -> str:
     """The markdown summary."""
     table = frame_of(outcome)
@@ -877,18 +888,21 @@ def summary(outcome: Timelapse, settings: Settings) -> str:
             continue
         lines += ["", f"## {name.replace('_', ' ')} (week {onset})", ""]
         lines.append("| strategy | mean ROC-AUC before | mean ROC-AUC from onset | first warn | "
-                     "first retrain verdict | weeks to alarm | its reasons |")  # fmt: skip
-        lines.append("|---|---|---|---|---|---|---|")
+                     "first retrain verdict | weeks to alarm | its reasons | "
+                     "first finding per detector (weeks after onset) |")  # fmt: skip
+        lines.append("|---|---|---|---|---|---|---|---|")
         for strategy, part in table.groupby("strategy", sort=False):
             before, after = part[part.week < onset], part[part.week >= onset]
             warn = first_alarm(outcome, str(strategy), onset, "warn")
             alarm = first_alarm(outcome, str(strategy), onset, "retrain")
             delay = "none" if alarm is None else str(alarm - onset)
             why = "" if alarm is None else str(part[part.week == alarm].reasons.iloc[0])
+            firsts = first_findings(outcome, str(strategy), onset)
+            per_detector = ", ".join(f"{d} {w} ({w - onset})" for d, w in firsts.items()) or "-"
             lines.append(
                 f"| {strategy} | {_mean(before.roc_auc)} | {_mean(after.roc_auc)} "
                 f"| {warn if warn is not None else '-'} | {alarm if alarm is not None else '-'} "
-                f"| {delay} | {why.replace('|', '/')} |"
+                f"| {delay} | {why.replace('|', '/')} | {per_detector} |"
             )
     lines += ["", "## Where the time went", "", "| phase | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:,.1f} |" for k, v in outcome.seconds.items()]

@@ -92,6 +92,7 @@ def replayed(
     return outcome, out, monitor, before, _repository_state(), lines
 
 
+@pytest.mark.integration
 def test_the_replay_writes_its_results_and_a_line_per_week_and_strategy(replayed: Any) -> None:
     outcome, out, _, _, _, lines = replayed
     for name in ("weekly.csv", "timelapse.json", "summary.md", "timelapse.png"):
@@ -108,6 +109,7 @@ def test_the_replay_writes_its_results_and_a_line_per_week_and_strategy(replayed
         assert (out / strategy / f"week-{outcome.first_week}" / "verdict.json").exists()
 
 
+@pytest.mark.integration
 def test_the_strategies_follow_their_rules(replayed: Any) -> None:
     outcome = replayed[0]
     by = {s: [w for w in outcome.weeks if w.strategy == s] for s in ("never", "scheduled", "drift")}
@@ -121,6 +123,7 @@ def test_the_strategies_follow_their_rules(replayed: Any) -> None:
     assert by["never"][-1].served == by["never"][0].served
 
 
+@pytest.mark.integration
 def test_labels_arrive_late(replayed: Any) -> None:
     outcome = replayed[0]
     for w in outcome.weeks:
@@ -128,6 +131,7 @@ def test_labels_arrive_late(replayed: Any) -> None:
     assert all(w.answered == w.rows for w in outcome.weeks)  # before the upstream change
 
 
+@pytest.mark.integration
 def test_monitoring_runs_on_each_copy_at_each_weeks_end(replayed: Any, small: Settings) -> None:
     outcome, _, monitor, *_ = replayed
     assert len(monitor.calls) == WEEKS * 3
@@ -136,6 +140,7 @@ def test_monitoring_runs_on_each_copy_at_each_weeks_end(replayed: Any, small: Se
     assert sorted({now for _, now in monitor.calls}) == [week_start(small, w + 1) for w in weeks]
 
 
+@pytest.mark.integration
 def test_no_file_of_the_repository_changes(replayed: Any) -> None:
     _, _, _, before, after, _ = replayed
     assert before == after

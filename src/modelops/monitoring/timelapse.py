@@ -952,7 +952,7 @@ def plot(outcome: Timelapse, path: Path, settings: Settings) -> None:
                           va="top", fontsize=8, color="grey")  # fmt: skip
         axis.set_ylabel(title)
         axis.grid(alpha=0.3)
-    axes[0].legend(title="strategy (▲ promotion)")
+    axes[0].legend(title="strategy (▲ promoted at the week's end)")
     axes[-1].set_xlabel("week")
     figure.tight_layout()
     figure.savefig(path, dpi=100)

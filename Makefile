@@ -49,7 +49,8 @@ PORT ?= 3000
 	champion pr-repro behaviour parity gates report report-preview comment job-summary pr bench-pr check-clean \
 	bench-serving bench-soak model-changed prune-log k8s-render release versions promote rollback deploy \
 	undeploy push-release image open-pr k8s-deploy record-stage check-state environments-changed bench-rollback \
-	promotion-report monitor
+	promotion-report monitor notify new-data retrain-branch retrain-commit retrain-runner retrain-decide \
+	status automerge cml-runner bench-drift
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -107,6 +108,41 @@ serve: repro build/requirements.txt ## build the Bento and serve it on HOST:PORT
 # NOW=<ISO 8601>: the end of the window checked (default: now).
 monitor: setup ## check the prediction log (MODELOPS_LOG_URL): reports/monitoring/report.md and verdict.json
 	modelops monitor $(if $(NOW),--now "$(NOW)")
+
+notify: setup ## CI: open or update the monitoring issue from reports/monitoring; dispatch retrain.yml on retrain (gh)
+	modelops notify
+
+new-data: data ## retraining's new batch: the simulator's next week, or the files in data.path; validated, tracked, pushed
+	modelops data refresh
+
+# The retraining workflow (retrain.yml): each step runs here too. MESSAGE and BRANCH are
+# read from the environment by the shell, never pasted into the command line.
+retrain-branch: ## CI: start the retraining branch BRANCH from HEAD
+	git switch -c "$$BRANCH"
+
+retrain-commit: ## CI: commit the new data and the pipeline's outputs (MESSAGE) on the current branch
+	git add -A
+	git commit -q -m "$$MESSAGE"
+
+retrain-runner: ## CI: runner=hosted|cml and its labels (monitoring.retrain), also to GITHUB_OUTPUT
+	@modelops retrain runner | tee -a "$${GITHUB_OUTPUT:-/dev/null}"
+
+retrain-decide: ## CI: automerge=true|false (and why) for this branch against BASE, also to GITHUB_OUTPUT
+	@modelops retrain decide --base "$(BASE)" | tee -a "$${GITHUB_OUTPUT:-/dev/null}"
+
+status: ## CI: post the commit status CONTEXT on HEAD ("model report": from the verdict; else OUTCOME)
+	modelops retrain status --context "$$CONTEXT" --outcome "$$OUTCOME"
+
+automerge: ## CI: merge BRANCH's pull request by itself once its required checks pass (gh)
+	gh pr merge "$$BRANCH" --auto --squash
+
+# A bigger machine for training (monitoring.retrain.runner: cml): CLOUD aws|azure|gcp,
+# CLOUD_REGION, CLOUD_TYPE (e.g. m5.2xlarge), RUNNER_LABELS; the cloud's credentials
+# and REPO_TOKEN (a token that may register runners) in the environment.
+cml-runner: ## CI: launch a one-job training runner with `cml runner launch`
+	npx --yes "@dvcorg/cml@$(CML_VERSION)" runner launch --single --idle-timeout=3600 \
+		--labels="$$RUNNER_LABELS" --cloud="$$CLOUD" --cloud-region="$$CLOUD_REGION" \
+		--cloud-type="$$CLOUD_TYPE"
 
 prune-log: setup ## delete prediction-log rows older than serving.log.retention_days (MODELOPS_LOG_URL)
 	modelops log prune $(if $(DRY_RUN),--dry-run)
@@ -293,6 +329,12 @@ bench-soak: bento ## soak the service on 127.0.0.1: mixed traffic, a desired-sta
 
 bench-rollback: repro ## rollback under load: command to previous version on all traffic (writes bench/results/rollback.md)
 	python bench/rollback_bench.py
+
+# Evidently is in the `bench` dependency group only: `uv run --group bench` adds it for
+# this run; the next `make setup` syncs it away again.
+bench-drift: repro ## drift: ours vs Evidently on 1M x 1M rows, and detection power (writes bench/results/drift*.md)
+	$(UV) run --frozen --group bench python bench/drift_bench.py
+	python bench/drift_power.py
 
 bench-pr: setup ## the PR-check benchmarks: gate power and the PR job, cold/warm (about 60 minutes)
 	python bench/gate_power.py

@@ -612,3 +612,55 @@ def test_a_promotion_pull_request_is_validated_then_reported_per_environment():
     assert order == ["setup", "check-state", "repro", "promotion-report", "comment"]
     comment = job["steps"][-1]
     assert "head.repo.full_name == github.repository" in comment["if"]
+
+
+def test_monitor_runs_daily_and_by_hand_then_uploads_and_notifies():
+    monitor = load_workflow(REPO / ".github/workflows/monitor.yml")
+    assert set(monitor["on"]) == {"schedule", "workflow_dispatch"}
+    job = monitor["jobs"]["monitor"]
+    assert job["environment"] == "monitoring"  # the log's URL is that environment's secret
+    assert job["permissions"] == {"contents": "read", "issues": "write", "actions": "write"}
+    assert run_order(monitor, "monitor") == ["setup", "monitor", "notify"]
+    secret_steps = [s for s in job["steps"] if "secrets.MODELOPS_LOG_URL" in json.dumps(s)]
+    assert [s["run"] for s in secret_steps] == ["make monitor"]
+
+
+def test_retrain_reports_every_required_check_itself_then_merges_only_when_decided():
+    """A pull request opened with GITHUB_TOKEN triggers no workflow: the retrain job runs
+    each check the ruleset requires and posts it as a status of that very name."""
+    from modelops.monitoring.notify import RETRAIN_WORKFLOW
+
+    retrain = load_workflow(REPO / ".github/workflows/retrain.yml")
+    assert (REPO / ".github/workflows" / RETRAIN_WORKFLOW).exists()  # what monitor dispatches
+    assert set(retrain["on"]) == {"schedule", "workflow_dispatch"}
+    assert "reason" in retrain["on"]["workflow_dispatch"]["inputs"]
+    job = retrain["jobs"]["retrain"]
+    order = run_order(retrain, "retrain")
+    assert order[:3] == ["setup", "retrain-branch", "new-data"]
+    assert order.index("pr") < order.index("retrain-commit") < order.index("open-pr")
+    statuses = [s for s in job["steps"] if s.get("run") == "make status"]
+    contexts = [s["env"]["CONTEXT"] for s in statuses]
+    ruleset = json.loads((REPO / ".github/rulesets/main.json").read_text())
+    required = [
+        check["context"]
+        for rule in ruleset["rules"]
+        if rule["type"] == "required_status_checks"
+        for check in rule["parameters"]["required_status_checks"]
+    ]
+    assert sorted(contexts) == sorted(required)
+    steps = job["steps"]
+    for status in statuses:
+        outcome = status["env"].get("OUTCOME", "")
+        if outcome:  # the step whose outcome it reports runs before it, and may fail
+            step_id = re.search(r"steps\.([a-z-]+)\.outcome", outcome)[1]
+            source = next(s for s in steps if s.get("id") == step_id)
+            assert steps.index(source) < steps.index(status)
+            assert source["continue-on-error"] is True
+    merge = next(s for s in steps if s.get("run") == "make automerge")
+    assert merge["if"] == "${{ steps.decide.outputs.automerge == 'true' }}"
+    assert steps.index(next(s for s in steps if s.get("id") == "decide")) < steps.index(merge)
+    assert set(job["permissions"]) == {"contents", "pull-requests", "statuses"}
+    assert job["environment"] == "retraining"
+    launch = retrain["jobs"]["launch"]
+    assert launch["if"] == "${{ needs.settings.outputs.runner == 'cml' }}"
+    assert run_order(retrain, "launch") == ["cml-runner"]

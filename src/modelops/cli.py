@@ -30,6 +30,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     add = data_commands.add_parser("append", help="simulate the next week(s) as new batches")
     add.add_argument("--weeks", type=int, default=1, help="how many weeks to add (default 1)")
+    data_commands.add_parser(
+        "refresh",
+        help="retraining's new batch: the simulator's next week, or the files in data.path; "
+        "validated, tracked by DVC, pushed",
+    )
     adopt = commands.add_parser("adopt", help="make the template yours: infer the schema of DATA")
     adopt.add_argument("--data", required=True, type=Path, help="a CSV/Parquet file or folder")
     adopt.add_argument("--target", required=True, help="the label column")
@@ -70,12 +75,30 @@ def _parser() -> argparse.ArgumentParser:
         "prune", help="delete rows older than serving.log.retention_days, in small batches"
     )
     prune.add_argument("--dry-run", action="store_true", help="count them, delete nothing")
+    _monitoring_parsers(commands)
+    _release_parsers(commands)
+    return parser
+
+
+def _monitoring_parsers(commands: argparse._SubParsersAction) -> None:
+    """The commands of monitoring and retraining: monitor, notify, retrain..."""
     monitor = commands.add_parser(
         "monitor", help="check the prediction log (MODELOPS_LOG_URL): report and verdict"
     )
     monitor.add_argument("--now", help="the end of the window checked, ISO 8601 (default: now)")
-    _release_parsers(commands)
-    return parser
+    commands.add_parser(
+        "notify", help="CI: open or update the monitoring issue; dispatch retraining on retrain"
+    )
+    retraining = commands.add_parser("retrain", help="CI: the retraining workflow's decisions")
+    retrain_commands = retraining.add_subparsers(dest="retrain_command", required=True)
+    decide = retrain_commands.add_parser(
+        "decide", help="automerge=true when allowed, every gate passed and only data changed"
+    )
+    decide.add_argument("--base", required=True, help="the branch merged into (origin/main)")
+    retrain_commands.add_parser("runner", help="runner=hosted|cml and its labels, from params")
+    status = retrain_commands.add_parser("status", help="post a commit status on HEAD (gh)")
+    status.add_argument("--context", required=True, help="model report, lint or test")
+    status.add_argument("--outcome", help="a step's outcome; model report: from the verdict")
 
 
 def _release_parsers(commands: argparse._SubParsersAction) -> None:
@@ -189,18 +212,36 @@ def _prune_log(settings: Settings, *, dry_run: bool) -> int:
     return 0
 
 
-def _monitor(settings: Settings, now: str | None) -> int:
-    """`make monitor`: the report and verdict of the prediction log's latest window."""
-    _quiet("bentoml")
+def _monitoring(args: argparse.Namespace, settings: Settings) -> int:
+    """`make monitor` and what the monitor and retrain workflows decide and post."""
+    _quiet("bentoml")  # the check imports Alembic and may read BentoML's store
+    from modelops.monitoring import check, notify, retrain
+
+    if args.command == "notify":
+        print("\n".join(notify.act(settings, check.REPORTS)))
+        return 0
+    if args.command == "retrain":
+        chosen = settings.monitoring.retrain
+        if args.retrain_command == "runner":
+            print(f"runner={chosen.runner}\nlabels={chosen.runner_labels}")
+        elif args.retrain_command == "decide":
+            decision = retrain.decide(Path(), settings, args.base)
+            print(f"automerge={str(decision.merge).lower()}\nwhy={decision.why}")
+        elif args.context == "model report":
+            status = retrain.model_report_status(Path())
+            print(notify.post_status(status["context"], status["state"], status["description"]))
+        else:
+            state = args.outcome if args.outcome in ("success", "failure") else "error"
+            print(notify.post_status(args.context, state, f"{args.context}: {args.outcome}"))
+        return 0
     import datetime as dt
 
-    from modelops.monitoring import check
     from modelops.serving import predlog
 
     try:
-        end = dt.datetime.fromisoformat(now) if now else None
+        end = dt.datetime.fromisoformat(args.now) if args.now else None
     except ValueError as exc:
-        raise InputError(f"--now '{now}': not an ISO 8601 time ({exc})") from exc
+        raise InputError(f"--now '{args.now}': not an ISO 8601 time ({exc})") from exc
     verdict = check.run(Path(), settings, predlog.log_url(settings.serving.log), end)
     print(
         f"{verdict.level.upper()}: {check.REPORTS / 'report.md'}, {check.REPORTS / 'verdict.json'}"
@@ -365,6 +406,8 @@ def _pipeline(args: argparse.Namespace, settings: Settings) -> int:
     log = logging.getLogger("modelops")
     if args.data_command == "get":
         log.info("%s", dataset.get(settings))
+    elif args.data_command == "refresh":
+        log.info("%s; commit %s", dataset.refresh(settings), dataset.dvc_file(settings))
     else:
         added = dataset.append(settings, args.weeks)
         log.info("added %s; commit %s", ", ".join(map(str, added)), dataset.dvc_file(settings))
@@ -386,8 +429,8 @@ def main(argv: list[str] | None = None) -> int:
             return _serving(args, settings)
         if args.command == "log":
             return _prune_log(settings, dry_run=args.dry_run)
-        if args.command == "monitor":
-            return _monitor(settings, args.now)
+        if args.command in ("monitor", "notify", "retrain"):
+            return _monitoring(args, settings)
         return _pipeline(args, settings)
     except InputError as exc:
         log.error("%s", exc)

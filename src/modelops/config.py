@@ -260,6 +260,9 @@ class DriftSettings(_Section):
     min_effect: float = Field(0.05, ge=0)  # numeric: shift in reference SDs worth an alarm
     min_effect_category: float = Field(0.005, ge=0)  # categorical: share of rows moved
     min_rows: int = Field(500, ge=1)  # a smaller window is reported, not judged
+    confidence: float = Field(0.95, gt=0, lt=1)  # of the effect sizes' intervals
+    n_resamples: int = Field(1000, ge=100)  # parametric bootstrap of the bin counts
+    seed: int = 0
 
 
 class ControlSettings(_Section):

@@ -19,6 +19,7 @@ HOLDOUT_SCORES = Path("reports/holdout_scores.parquet")
 LINEAGE = Path("models/lineage.json")
 MODEL_CARD = Path("models/model_card.md")
 PLOTS = Path("plots")
+PROFILE = Path("models/profile.json")  # the reference for drift monitoring
 DVC_LOCK = Path("dvc.lock")
 
 # The pull-request check (champion, gates, report); not DVC outputs.

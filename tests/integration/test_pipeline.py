@@ -272,3 +272,21 @@ class TestPipeline:
         run(project, "git", "checkout", "data/raw.dvc")
         run(project, "dvc", "checkout", "data/raw.dvc")
         assert "up to date" in run(project, "dvc", "status", "data/raw.dvc").stdout
+
+    @pytest.mark.example
+    def test_a_new_batch_that_breaks_the_schema_is_refused_and_nothing_is_tracked(self, project):
+        """Retraining's `make new-data`: an upstream change (amounts far past the schema's
+        max) fails validation, naming the column; the batch is removed, DVC unchanged."""
+        before = (project / "data/raw.dvc").read_text()
+        cents = {"upstream_change": {"week": 5, "scale": {"amount": 1e6}}}
+        edit_params(project, {"simulator": cents})
+        got = run(project, "modelops", "data", "refresh", check=False)
+        run(project, "git", "checkout", "params.yaml")
+        assert got.returncode == 1
+        assert "amount" in got.stderr
+        assert not (project / "data/raw/week-0005.parquet").exists()
+        assert (project / "data/raw.dvc").read_text() == before
+        assert "week-0005.parquet" in run(project, "modelops", "data", "refresh").stderr
+        run(project, "git", "checkout", "data/raw.dvc")
+        run(project, "dvc", "checkout", "data/raw.dvc")
+        assert "up to date" in run(project, "dvc", "status", "data/raw.dvc").stdout

@@ -119,3 +119,44 @@ def test_an_old_model_is_stale(tmp_path, settings):
     assert "max_model_age_days 56" in stale.reason
     assert verdict.level == "retrain"
     assert f"staleness: {stale.reason}" in verdict.reasons
+
+
+def test_drifted_inputs_and_an_upstream_change_are_named_and_only_warn(
+    tmp_path, settings, reference, profile, window
+):
+    """The window's inputs come from the log through the database's counts: one numeric
+    feature shifted by half its SD and one field's unit changed (x100) are named in the
+    report; neither calls for retraining on its own."""
+    from tests.monitoring.conftest import write_log as log_rows
+
+    # continuous enough that half an SD crosses bins (a 0/1 number has one cut)
+    numeric = [f for f, d in profile.features.items() if d.kind == "numeric" and len(d.cuts) >= 10]
+    if len(numeric) < 2:
+        pytest.skip("the schema under test has fewer than two continuous features")
+    moved, scaled = numeric[:2]
+    live = window.copy()
+    live[moved] = live[moved] + 0.5 * profile.features[moved].sd
+    live[scaled] = live[scaled] * 100
+    name = settings.model.name
+    tag = f"{name}:0123456789ab"
+    (tmp_path / paths.LINEAGE).parent.mkdir(parents=True)
+    lineage = {
+        "model_id": f"{name}-0123456789ab",
+        "data": {"train": {"time_max": None}, "holdout": {"rows": 1000, "positives": 50}},
+        "metrics": {"roc_auc": {"value": 0.8}},
+        "decision": {"threshold": 0.1, "review_rate": 0.05},
+    }
+    (tmp_path / paths.LINEAGE).write_text(json.dumps(lineage))
+    profile.save(tmp_path / paths.PROFILE)
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    start = NOW - pd.Timedelta(days=6)
+    log_rows(url, live.drop(columns=[settings.data_schema.target]), start=start, version=tag)
+    verdict = check.run(tmp_path, settings, url, NOW.to_pydatetime(), tmp_path / "out")
+    assert verdict.level == "warn"
+    detectors = {f.detector: f.reason for f in verdict.findings}
+    assert moved in detectors["data drift"]
+    assert scaled in detectors["data drift"]
+    assert f"{scaled} out_of_range" in detectors["upstream"]
+    report = (tmp_path / "out/report.md").read_text()
+    assert "## Data drift" in report
+    assert f"| {moved} |" in report

@@ -1,4 +1,5 @@
-"""The DVC-tracked raw dataset: restore it, regenerate it, append weeks to it.
+"""The DVC-tracked raw dataset: restore it, regenerate it, append weeks to it (validated
+before DVC tracks them), track a new batch for retraining.
 
 ``get`` restores the data from the DVC cache or remote; when neither has it and the
 source is the simulator, it regenerates the batches from the seed and checks them
@@ -157,7 +158,8 @@ def _free_name(path: Path) -> Path:
 
 
 def append(settings: Settings, weeks: int) -> list[Path]:
-    """Simulate the next ``weeks`` weeks after the last batch and track the result."""
+    """Simulate the next ``weeks`` weeks after the last batch, validate the whole raw
+    dataset with them, then track the result (invalid: the new batches are removed)."""
     if settings.data.source != "simulator":
         raise DatasetError("data append simulates new weeks; data.source is not 'simulator'")
     if weeks < 1:
@@ -165,8 +167,43 @@ def append(settings: Settings, weeks: int) -> list[Path]:
     present = existing_weeks(settings.data.path)
     if not present:
         raise DatasetError(f"{settings.data.path} holds no batches; run `make data` first")
-    new = range(present[-1] + 1, present[-1] + 1 + weeks)
-    generate(settings, new, settings.data.path)
+    new = [
+        batch_path(settings.data.path, w) for w in range(present[-1] + 1, present[-1] + 1 + weeks)
+    ]
+    generate(settings, range(present[-1] + 1, present[-1] + 1 + weeks), settings.data.path)
+    try:
+        check(settings)
+    except InputError:
+        for path in new:
+            path.unlink()
+        raise
+    track(settings)
+    return new
+
+
+def refresh(settings: Settings) -> str:
+    """Retraining's new batch: the simulator's next week, or whatever the team's own
+    extraction has put in ``data.path``; validated, then tracked by DVC and pushed."""
+    if settings.data.source == "simulator":
+        return f"added {append(settings, 1)[0]}"
+    check(settings)
+    track(settings)
+    return f"tracked {settings.data.path} as it is now"
+
+
+def check(settings: Settings) -> None:
+    """Validate the raw data against the schema; InputError naming file, row and rule."""
+    from modelops.data.prepare import prepare
+    from modelops.data.sources import read_raw
+    from modelops.data.validation import validate
+
+    source = settings.data
+    raw = read_raw(source.source, source.path)
+    prepared = prepare(raw, settings.data_schema, source=str(source.path))
+    validate(prepared, settings.data_schema, source=str(source.path), raw=raw)
+
+
+def track(settings: Settings) -> None:
+    """`dvc add` the raw data and push it to the default remote."""
     dvc("add", str(settings.data.path))
     push(settings)
-    return [batch_path(settings.data.path, w) for w in new]

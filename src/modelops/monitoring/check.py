@@ -5,6 +5,11 @@ The check reads the windows of ``monitoring.window_days`` that end at ``now`` (t
 is the current window; the earlier ones feed the control charts and the delayed labels),
 and asks each detector for findings:
 
+- data drift of the latest window's inputs against the champion's reference profile,
+  and prediction drift (scores, decision rates) of each version and route against its
+  own (drift.py, from counts the database bins: counts.py): a warning;
+- upstream changes in the logged inputs (upstream.py): a warning, since retraining does
+  not mend a producer's bug;
 - decay: each served version and route on the latest window whose labels have matured
   (performance.py; newer windows are shown as provisional), against its holdout;
 - staleness: the champion's training data ended more than ``max_model_age_days`` ago;
@@ -12,7 +17,9 @@ and asks each detector for findings:
   rows is not charted): the latest window alarming is a warning; ``control.alarms`` of
   the last ``control.of_last`` windows call for retraining.
 
-A finding is a warning or calls for retraining; the verdict is the worst of them.
+A finding is a warning or calls for retraining; the verdict is the worst of them. Only
+evidence that persists calls for retraining (decayed labels, k of n alarming windows,
+age), so one noisy window does not retrain.
 """
 
 from __future__ import annotations
@@ -25,10 +32,13 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 
 from modelops.config import Settings
 from modelops.io import write_json, write_text
-from modelops.monitoring import labels, performance, reference, spc
+from modelops.monitoring import counts, labels, performance, reference, spc, upstream
+from modelops.monitoring import drift as drifts
+from modelops.monitoring.profile import Profile
 from modelops.serving.predlog import make_engine, redacted
 
 REPORTS = Path("reports/monitoring")
@@ -72,11 +82,13 @@ class Context:
 
     root: Path
     settings: Settings
+    engine: sa.Engine
     now: pd.Timestamp
     outcomes: pd.DataFrame  # labels.load_outcomes, with a "window" column
     curves: dict[int, labels.ArrivalCurve]
     maturity: pd.DataFrame
     lineages: dict[str, dict[str, Any] | None]
+    profiles: dict[str, Profile | None]
 
     @property
     def current(self) -> pd.Timestamp:
@@ -89,6 +101,11 @@ class Context:
         latest = self.outcomes[(self.outcomes["window"] == self.current)]
         served = latest.loc[latest["route"] == "champion", "model_version"]
         return None if served.empty else str(served.value_counts().index[0])
+
+    @property
+    def latest(self) -> counts.Window:
+        """The latest window of the log, every answered route."""
+        return counts.Window(self.current.to_pydatetime(), self.now.to_pydatetime())
 
 
 Section = Callable[[Context], tuple[list[Finding], list[str]]]
@@ -103,13 +120,17 @@ def run(
 ) -> Verdict:
     """Check the window of ``log_url`` ending at ``now`` (default: this moment); write
     ``out``/report.md and ``out``/verdict.json; return the verdict."""
-    context = load(root, settings, log_url, now)
+    engine = make_engine(log_url)
     findings: list[Finding] = []
     body: list[str] = []
-    for section in SECTIONS:
-        found, lines = section(context)
-        findings += found
-        body += [*lines, ""]
+    try:
+        context = load(root, settings, engine, now)
+        for section in SECTIONS:
+            found, lines = section(context)
+            findings += found
+            body += [*lines, ""]
+    finally:
+        engine.dispose()
     level: Level = max((f.level for f in findings), key=LEVELS.index, default="ok")
     verdict = Verdict(
         level,
@@ -133,19 +154,15 @@ def run(
     return verdict
 
 
-def load(root: Path, settings: Settings, log_url: str, now: dt.datetime | None) -> Context:
+def load(root: Path, settings: Settings, engine: sa.Engine, now: dt.datetime | None) -> Context:
     """The windows of the log ending at ``now`` and what is known of their versions."""
     monitoring = settings.monitoring
     end = pd.Timestamp(now or dt.datetime.now(dt.UTC))
     end = end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
     start = end - pd.Timedelta(days=monitoring.window_days * HISTORY_WINDOWS)
-    engine = make_engine(log_url)
-    try:
-        outcomes = labels.load_outcomes(
-            engine, start, end, fields=settings.evaluation.costs.columns()
-        )
-    finally:
-        engine.dispose()
+    charted = spc.charted_features(monitoring.control, settings.data_schema)
+    fields = list(dict.fromkeys([*settings.evaluation.costs.columns(), *charted]))
+    outcomes = labels.load_outcomes(engine, start, end, fields=fields)
     outcomes["window"] = labels.window_of(outcomes["created_at"], end, monitoring.window_days)
     curves = labels.arrival_curves(outcomes, end)
     maturity = labels.window_maturity(outcomes, "window", end, curves, monitoring.labels)
@@ -153,12 +170,110 @@ def load(root: Path, settings: Settings, log_url: str, now: dt.datetime | None) 
     return Context(
         root,
         settings,
+        engine,
         end,
         outcomes,
         curves,
         maturity,
         {tag: reference.lineage(root, settings, tag) for tag in tags},
+        {tag: reference.profile(root, settings, tag) for tag in tags},
     )
+
+
+def data_drift(context: Context) -> tuple[list[Finding], list[str]]:
+    """The latest window's inputs against the champion's reference profile."""
+    champion = context.champion
+    profile = context.profiles.get(champion) if champion else None
+    lines = ["## Data drift", ""]
+    if champion is None or profile is None:
+        return [], [*lines, "No champion with a reference profile: drift not checked."]
+    chosen = context.settings.monitoring.drift
+    result = drifts.compare(
+        profile, counts.log_counts(context.engine, profile, context.latest), chosen
+    )
+    lines += [
+        f"{result.rows:,} answered requests against {champion}'s training rows: chi-square "
+        f"per feature, Benjamini-Hochberg at FDR {chosen.fdr:g}; drifted only when the "
+        f"effect reaches its minimum ({chosen.min_effect:g} SD for numbers, "
+        f"{chosen.min_effect_category:g} of rows moved for categories)."
+        + ("" if result.judged else f" Under {chosen.min_rows} rows: reported, not judged."),
+        "",
+        "| feature | q-value | effect [interval] | minimum | drifted | most moved |",
+        "|---|---:|---|---:|---|---|",
+    ]
+    for item in sorted(result.features, key=lambda f: (not f.drifted, f.p_value)):
+        lines.append(
+            f"| {item.feature} | {_number(item.q_value, '.2g')} | {_effect(item.effect)} "
+            f"| {_number(item.effect.minimum if item.effect else None, 'g')} "
+            f"| {'**yes**' if item.drifted else 'no'} | {_moved(item)} |"
+        )
+    if not result.drifted:
+        return [], lines
+    named = ", ".join(f"{f.feature} ({_effect(f.effect)})" for f in result.features if f.drifted)
+    return [
+        Finding("data drift", "warn", f"{len(result.drifted)} features drifted: {named}")
+    ], lines
+
+
+def prediction_drift(context: Context) -> tuple[list[Finding], list[str]]:
+    """Each version's and route's scores and decisions against its own holdout."""
+    lines = [
+        "## Prediction drift",
+        "",
+        "| version | route | rows | score p-value | score effect | decisions: holdout → window |",
+        "|---|---|---:|---:|---|---|",
+    ]
+    findings = []
+    for result, rows in _prediction_drifts(context):
+        score = result.score
+        rates = ", ".join(f"{d} {a:.1%} → {b:.1%}" for d, (a, b) in result.decision_rates.items())
+        lines.append(
+            f"| {result.model_version} | {result.route} | {rows:,} "
+            f"| {_number(score.p_value, '.2g')} | {_effect(score.effect)} | {rates} |"
+        )
+        if score.drifted:
+            reason = (
+                f"{result.model_version} ({result.route}) scores moved "
+                f"{_effect(score.effect)} from its holdout's"
+            )
+            findings.append(Finding("prediction drift", "warn", reason))
+    return findings, lines
+
+
+def _prediction_drifts(context: Context) -> list[tuple[drifts.PredictionDrift, int]]:
+    """Each version's routes in the latest window, binned by its own profile."""
+    chosen, window = context.settings.monitoring.drift, context.latest
+    found = []
+    for tag, profile in sorted(context.profiles.items()):
+        if profile is None:
+            continue
+        for binned in counts.log_prediction_counts(
+            context.engine, profile, window.start, window.end
+        ):
+            if binned.model_version == tag:
+                found.append((drifts.prediction_drift(profile, binned, chosen), binned.rows))
+    return found
+
+
+def upstream_changes(context: Context) -> tuple[list[Finding], list[str]]:
+    """Changes in what the producer sends, named and counted."""
+    champion = context.champion
+    profile = context.profiles.get(champion) if champion else None
+    lines = ["## Upstream changes", ""]
+    if profile is None:
+        return [], [*lines, "No champion with a reference profile: not checked."]
+    result = upstream.log_upstream(
+        context.engine, context.settings.data_schema, profile, context.latest
+    )
+    if not result.issues:
+        return [], [*lines, f"None in {result.rows:,} logged requests."]
+    lines += ["| field | issue | severity | rows | share | seen |", "|---|---|---|---:|---:|---|"]
+    lines += [
+        f"| {i.field} | {i.issue} | {i.severity} | {i.rows:,} | {i.share:.2%} | {i.detail} |"
+        for i in result.issues
+    ]
+    named = ", ".join(f"{i.field} {i.issue} ({i.share:.1%})" for i in result.issues)
+    return [Finding("upstream", "warn", named)], lines
 
 
 def decay(context: Context) -> tuple[list[Finding], list[str]]:
@@ -240,13 +355,13 @@ def control(context: Context) -> tuple[list[Finding], list[str]]:
     means, rows = spc.log_statistics(
         served, "window", found["decision"]["threshold"], context.maturity["mature"]
     )
+    charted = spc.charted_features(settings.monitoring.control, settings.data_schema)
+    feature_means, feature_rows = spc.window_means(served, "window", charted)
+    means, rows = means.join(feature_means), rows.join(feature_rows)
     means = means.where(rows >= settings.monitoring.drift.min_rows)  # too few: not judged
-    holdout = found["data"]["holdout"]
-    in_control = {
-        spc.POSITIVE_RATE: spc.InControl.rate(holdout["positives"] / holdout["rows"]),
-        spc.FLAG_RATE: spc.InControl.rate(found["decision"]["review_rate"]),
-    }
-    charts = spc.control_charts(means, rows, in_control, settings.monitoring.control)
+    charts = spc.control_charts(
+        means, rows, in_control(found, context.profiles.get(champion)), settings.monitoring.control
+    )
     alarms = spc.alarming(charts)
     chosen = settings.monitoring.control
     rule = spc.k_of_n(alarms, chosen.alarms, chosen.of_last)
@@ -272,6 +387,23 @@ def control(context: Context) -> tuple[list[Finding], list[str]]:
     return [], lines
 
 
+def in_control(lineage: dict[str, Any], profile: Profile | None) -> dict[str, spc.InControl]:
+    """What each chart expects of a window: the holdout's positive share and the review
+    rate from the lineage; the holdout's mean score and the training rows' feature means
+    from the profile, with their week-to-week spread where the data had time."""
+    holdout = lineage["data"]["holdout"]
+    expected = {
+        spc.POSITIVE_RATE: spc.InControl.rate(holdout["positives"] / holdout["rows"]),
+        spc.FLAG_RATE: spc.InControl.rate(lineage["decision"]["review_rate"]),
+    }
+    if profile is None:
+        return expected
+    for name, shape in [(spc.MEAN_SCORE, profile.score), *profile.features.items()]:
+        if shape.mean is not None and shape.sd is not None:
+            expected[name] = spc.InControl(shape.mean, shape.sd, shape.between_sd or 0.0)
+    return expected
+
+
 def _chart_cell(chart: spc.Chart, i: int) -> str:
     value = chart.value[i]
     if np.isnan(value):
@@ -279,8 +411,28 @@ def _chart_cell(chart: spc.Chart, i: int) -> str:
     return f"{value:.4f}{' **alarm**' if chart.alarms[i] else ''}"
 
 
-def _number(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+def _number(value: float | None, form: str = ".3f") -> str:
+    return "n/a" if value is None else format(value, form)
 
 
-SECTIONS: tuple[Section, ...] = (decay, staleness, control)
+def _effect(effect: drifts.Effect | None) -> str:
+    if effect is None:
+        return "n/a"
+    unit = " SD" if effect.measure == "wasserstein_sd" else ""
+    return f"{effect.estimate:.3f}{unit} [{effect.low:.3f}, {effect.high:.3f}]"
+
+
+def _moved(item: drifts.FeatureDrift) -> str:
+    return ", ".join(
+        f"{m.label} {m.reference_share:.1%} → {m.current_share:.1%}" for m in item.moved[:2]
+    )
+
+
+SECTIONS: tuple[Section, ...] = (
+    data_drift,
+    prediction_drift,
+    upstream_changes,
+    decay,
+    staleness,
+    control,
+)

@@ -1,6 +1,6 @@
 """What a served version was at training time: its lineage (metrics, thresholds, when its
-training data ended) and the files saved beside it (the reference profile), found for a
-model tag as the prediction log names it (``<model>:<id or vX.Y.Z>``).
+training data ended) and its reference profile (profile.py), found for a model tag as
+the prediction log names it (``<model>:<id or vX.Y.Z>``).
 
 Looked up in order: the pipeline's current outputs (the tag names this model), the
 registry (a registered version's files at its commit, from git or DVC), this machine's
@@ -15,6 +15,7 @@ from typing import Any
 
 from modelops import paths
 from modelops.config import Settings
+from modelops.monitoring.profile import Profile
 from modelops.release.registry import VERSION, ReleaseError, find
 
 
@@ -41,6 +42,12 @@ def lineage(root: Path, settings: Settings, tag: str) -> dict[str, Any] | None:
     """The lineage of version ``tag``, or None when it is found nowhere."""
     found = read_at(root, settings, tag, paths.LINEAGE)
     return None if found is None else dict(json.loads(found))
+
+
+def profile(root: Path, settings: Settings, tag: str) -> Profile | None:
+    """The reference profile of version ``tag``, or None when it has none."""
+    found = read_at(root, settings, tag, paths.PROFILE)
+    return None if found is None else Profile.from_dict(json.loads(found))
 
 
 def _from_store(tag: str, path: Path) -> bytes | None:

@@ -1,7 +1,8 @@
 """`make image`: the container image of the newest registered version, carrying every
 version its record names (``image_carries``), so a cluster can serve a challenger beside
 its champion from one image. A version missing from this machine's BentoML store (a fresh
-CI runner) is rebuilt from its commit: the model, lineage and training rows from DVC."""
+CI runner) is rebuilt from its commit: the model, lineage, training rows and reference
+profile from DVC."""
 
 from __future__ import annotations
 
@@ -19,18 +20,23 @@ from modelops.serving import bento, store
 def stored(root: Path, settings: Settings, version: Version) -> str:
     """``version``'s model in the BentoML store (``<model>:vX.Y.Z``), saved from its
     commit's DVC outputs when it is not there yet; its tag."""
-    import dvc.api  # slow import: only when needed
+    import dvc.api  # slow imports: only when needed
+    from dvc.exceptions import PathMissingError
 
     try:
         return store.resolve(version.model_tag)
     except LookupError:
         pass
     with tempfile.TemporaryDirectory(prefix="version-") as folder:
-        for path in (paths.MODEL, paths.LINEAGE, paths.TRAIN):
+        for path in (paths.MODEL, paths.LINEAGE, paths.TRAIN, paths.PROFILE):
             target = Path(folder) / path
             target.parent.mkdir(parents=True, exist_ok=True)
-            with dvc.api.open(str(path), repo=str(root), rev=version.commit, mode="rb") as src:
-                target.write_bytes(src.read())
+            try:
+                with dvc.api.open(str(path), repo=str(root), rev=version.commit, mode="rb") as src:
+                    target.write_bytes(src.read())
+            except PathMissingError:
+                if path != paths.PROFILE:  # a version made before profiles were: none
+                    raise
         return store.save_current(settings, folder, version.version, commit=version.commit)
 
 

@@ -109,6 +109,7 @@ def save_current(
         reference,
         commit=commit or git_state(root)["commit"],
         version=version,
+        profile=root / paths.PROFILE,
     )
 
 
@@ -124,11 +125,12 @@ def save(
     reference: dict[str, Any],
     commit: str | None = None,
     version: str | None = None,
+    profile: Path | None = None,
 ) -> str:
     """Save a model file as ``name:<version from lineage's model_id>`` (or ``name:<version>``
     for a registered version); a tag already in the store is kept as it is (same id, same
     bytes). ``commit``: the git commit it was saved from (lineage identifies the code by
-    its hash instead)."""
+    its hash instead); ``profile``: monitoring's reference profile, kept beside it."""
     tag = f"{name}:{version}" if version else version_tag(name, lineage)
     try:
         return resolve(tag)
@@ -152,6 +154,8 @@ def save(
         shutil.copyfile(model_path, target / MODEL_FILE)
         write_json(lineage, target / LINEAGE_FILE)
         write_json(reference, target / REFERENCE_FILE)
+        if profile is not None and profile.exists():  # monitoring's reference profile
+            shutil.copyfile(profile, target / profile.name)
     return tag
 
 

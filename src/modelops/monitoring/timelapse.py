@@ -26,7 +26,8 @@ desired-state file, the current model, params.yaml) and a local service started 
    request and one database commit per label would cost more than the rest of the
    replay). A record the service refused has no prediction, so its label is dropped.
 4. **monitoring**: ``monitoring.check.run`` on the strategy's log at the week's end;
-   its report goes to ``<out>/<strategy>/week-<w>/``.
+   its report goes to ``<out>/<strategy>/week-<w>/``. Each promoted model brings its
+   reference profile (models/profile.json in the copy, and beside it in the store).
 5. **retraining**, when the strategy asks for it (never; every week; when the verdict is
    ``retrain``): a challenger with the same model settings is fitted on the
    ``window_weeks`` most recent weeks whose labels are in (a week is *matured* once its
@@ -44,8 +45,6 @@ Outputs in ``out`` (reports/timelapse): ``weekly.csv`` (one row per strategy and
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import os
 import re
 import shutil
@@ -78,7 +77,7 @@ IDENTITY = {
     "GIT_AUTHOR_NAME": "modelops timelapse", "GIT_AUTHOR_EMAIL": "timelapse@localhost",
     "GIT_COMMITTER_NAME": "modelops timelapse", "GIT_COMMITTER_EMAIL": "timelapse@localhost",
 }  # fmt: skip
-COPIED = (Path("params.yaml"), paths.MODEL, paths.LINEAGE, Path("models/profile.json"))
+COPIED = (Path("params.yaml"), paths.MODEL, paths.LINEAGE, paths.PROFILE)
 INDEX = re.compile(r"(?:^|\.)(\d+)(?:\.|$)")  # a record's position in a field error's path
 
 
@@ -547,26 +546,22 @@ def save_challenger(root: Path, settings: Settings, challenger: Challenger) -> s
     _write_profile(root, settings, challenger)
     model = load_model(model_path)
     reference = reference_values(challenger.train, schema, list(model.feature_names_in_))
-    return store.save(
-        name, model_path, lineage, reference, commit=git("rev-parse", "HEAD", cwd=root)
-    )
+    commit = git("rev-parse", "HEAD", cwd=root)
+    return store.save(name, model_path, lineage, reference, commit, profile=root / paths.PROFILE)
 
 
 def _write_profile(root: Path, settings: Settings, challenger: Challenger) -> None:
-    """The current model's reference profile for monitoring (models/profile.json), when
-    the project has the profile module (monitoring/profile.py)."""
-    try:
-        profile = importlib.import_module("modelops.monitoring.profile")
-    except ImportError:
-        return
+    """The challenger's reference profile for monitoring (models/profile.json): its
+    training rows' features and its scores on the gate week, as the profile stage does."""
+    from modelops.monitoring.profile import build_profile
     from modelops.training.scoring import score
 
     schema = settings.data_schema
     scores = pd.Series(np.asarray(score(challenger.model, challenger.gate_frame, schema)))
-    built = profile.build_profile(
+    built = build_profile(
         challenger.train, scores, schema, settings.monitoring.drift.bins, challenger.thresholds
     )
-    built.save(root / "models/profile.json")
+    built.save(root / paths.PROFILE)
 
 
 def promote(root: Path, settings: Settings, service: Service, tag: str) -> tuple[str, bool]:
@@ -653,8 +648,9 @@ def replay(
             reference = reference_values(
                 train, settings.data_schema, list(champion.feature_names_in_)
             )
+            commit = git("rev-parse", "HEAD", cwd=root)
             tag = store.save(settings.model.name, root / paths.MODEL, lineage, reference,
-                             commit=git("rev-parse", "HEAD", cwd=root))  # fmt: skip
+                             commit, profile=root / paths.PROFILE)  # fmt: skip
             initial_state(root, tag)
             service = Service(root, settings)
             try:
@@ -744,12 +740,8 @@ def _count_labels(service: Service) -> int:
 def _run_check(
     monitor: Check, root: Path, settings: Settings, log_url: str, now: pd.Timestamp, out: Path
 ) -> Verdict:
-    """check.run at ``now``; with the current model's reference when it takes one."""
-    kwargs: dict[str, Any] = {"now": now.to_pydatetime(), "out": out}
-    profile = root / "models/profile.json"
-    if "reference" in inspect.signature(monitor).parameters and profile.exists():
-        kwargs["reference"] = profile
-    return monitor(root, settings, log_url, **kwargs)
+    """The monitoring check of the copy's log at ``now``."""
+    return monitor(root, settings, log_url, now=now.to_pydatetime(), out=out)
 
 
 def _line(week: Week, options: Options, first: int, elapsed: float) -> str:
@@ -771,14 +763,9 @@ def _line(week: Week, options: Options, first: int, elapsed: float) -> str:
 
 def default_check() -> Check:
     """``modelops.monitoring.check.run``."""
-    try:
-        module = importlib.import_module("modelops.monitoring.check")
-    except ImportError as exc:
-        raise TimelapseError(
-            "monitoring/check.py is missing: the time-lapse runs the monitoring check"
-        ) from exc
-    run: Check = module.run
-    return run
+    from modelops.monitoring import check
+
+    return check.run
 
 
 def run(

@@ -50,7 +50,7 @@ PORT ?= 3000
 	bench-serving bench-soak model-changed prune-log k8s-render release versions promote rollback deploy \
 	undeploy push-release image open-pr k8s-deploy record-stage check-state environments-changed bench-rollback \
 	promotion-report monitor notify new-data retrain-branch retrain-commit retrain-runner retrain-decide \
-	status automerge cml-runner bench-drift bench-detection
+	status automerge cml-runner bench-drift bench-detection timelapse
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -108,6 +108,11 @@ serve: repro build/requirements.txt ## build the Bento and serve it on HOST:PORT
 # NOW=<ISO 8601>: the end of the window checked (default: now).
 monitor: setup ## check the prediction log (MODELOPS_LOG_URL): reports/monitoring/report.md and verdict.json
 	modelops monitor $(if $(NOW),--now "$(NOW)")
+
+# The example only (the simulator's weeks): WEEKS=12 replays 12 weeks per strategy.
+timelapse: WEEKS ?= 12
+timelapse: repro ## replay WEEKS simulated weeks per retraining strategy (never, scheduled, drift): reports/timelapse/
+	modelops timelapse --weeks "$(WEEKS)"
 
 notify: setup ## CI: open or update the monitoring issue from reports/monitoring; dispatch retrain.yml on retrain (gh)
 	modelops notify

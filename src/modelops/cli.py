@@ -96,6 +96,9 @@ def _monitoring_parsers(commands: argparse._SubParsersAction) -> None:
     )
     decide.add_argument("--base", required=True, help="the branch merged into (origin/main)")
     retrain_commands.add_parser("runner", help="runner=hosted|cml and its labels, from params")
+    from modelops.monitoring import cli as monitoring_cli  # argparse only: quick
+
+    monitoring_cli.add_parser(commands)
     status = retrain_commands.add_parser("status", help="post a commit status on HEAD (gh)")
     status.add_argument("--context", required=True, help="model report, lint or test")
     status.add_argument("--outcome", help="a step's outcome; model report: from the verdict")
@@ -431,6 +434,10 @@ def main(argv: list[str] | None = None) -> int:
             return _prune_log(settings, dry_run=args.dry_run)
         if args.command in ("monitor", "notify", "retrain"):
             return _monitoring(args, settings)
+        if args.command == "timelapse":
+            from modelops.monitoring import cli as monitoring_cli
+
+            return monitoring_cli.main(args, settings)
         return _pipeline(args, settings)
     except InputError as exc:
         log.error("%s", exc)

@@ -14,12 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelops.config import Settings
+from modelops.config import LabelSettings, Settings
 from modelops.monitoring import check
 from modelops.monitoring.timelapse import (
     LabelDelays,
     Options,
     Timelapse,
+    labelled,
     matured,
     run,
     send,
@@ -158,12 +159,37 @@ def test_label_delays_are_seeded_and_positives_come_first() -> None:
 
 
 def test_a_week_matures_once_its_negatives_can_all_have_come(repo_settings: Settings) -> None:
+    both = with_updates(
+        repo_settings,
+        monitoring={"labels": LabelSettings(unlabelled="unknown")},
+    )
     options = Options(weeks=12)
     first = 16
-    at_end_of = {w: week_start(repo_settings, w + 1) for w in range(16, 28)}
-    assert matured(repo_settings, options, first, at_end_of[16]) == list(range(16))
-    assert matured(repo_settings, options, first, at_end_of[20]) == list(range(16))
-    assert matured(repo_settings, options, first, at_end_of[21])[-1] == 16  # 35 days old
+    at_end_of = {w: week_start(both, w + 1) for w in range(16, 28)}
+    assert matured(both, options, first, at_end_of[16]) == list(range(16))
+    assert matured(both, options, first, at_end_of[20]) == list(range(16))
+    assert matured(both, options, first, at_end_of[21])[-1] == 16  # 35 days old
+
+
+def test_with_positives_only_a_week_matures_once_most_of_them_can_have_come(
+    repo_settings: Settings,
+) -> None:
+    positives = with_updates(
+        repo_settings,
+        monitoring={"labels": LabelSettings(unlabelled="negative", min_maturity=0.8)},
+    )
+    delays, options, first = LabelDelays(), Options(weeks=12), 16
+    assert 14 < delays.mature_after(positives.monitoring.labels) < 21  # 80 % of chargebacks
+    at_end_of = {w: week_start(positives, w + 1) for w in range(16, 28)}
+    assert matured(positives, options, first, at_end_of[18]) == list(range(16))  # 14 days
+    assert matured(positives, options, first, at_end_of[19])[-1] == 16  # 21 days old
+    week = pd.DataFrame({"is_fraud": [1, 1, 0], "_arrives": pd.to_datetime(
+        ["2025-05-01", "2025-06-01", None], utc=True)})  # fmt: skip
+    target = positives.data_schema.target
+    seen = labelled(
+        week.rename(columns={"is_fraud": target}), pd.Timestamp("2025-05-15", tz="UTC"), positives
+    )
+    assert seen[target].tolist() == [1, 0, 0]  # a chargeback not in yet counts as 0
 
 
 def test_only_the_drift_strategy_listens_to_the_verdict() -> None:

@@ -1,5 +1,7 @@
 """The monitoring commands of ``modelops``: ``modelops timelapse`` (`make timelapse
-WEEKS=N`). src/modelops/cli.py adds them with ``add_parser`` and calls ``main``."""
+WEEKS=N`). src/modelops/cli.py adds them with ``add_parser`` and calls ``main``. The
+replay's defaults live here, so building the parser imports nothing heavy (every
+``modelops`` command builds it)."""
 
 from __future__ import annotations
 
@@ -10,11 +12,17 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modelops.config import Settings, load_settings
-from modelops.monitoring.timelapse import OUT, STRATEGIES, Options, run
+
+if TYPE_CHECKING:
+    from modelops.monitoring.timelapse import Options
 
 STORE = "BENTOML_HOME"
+STRATEGIES = ("never", "scheduled", "drift")
+OUT = Path("reports/timelapse")
+WINDOW_WEEKS = 8  # retraining: the most recent matured weeks fitted on
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -26,8 +34,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument("--weeks", type=int, default=12, help="weeks to replay (12)")
     parser.add_argument(
-        "--window-weeks", type=int, default=Options.window_weeks,
-        help=f"matured weeks a retrained model is fitted on ({Options.window_weeks})",
+        "--window-weeks", type=int, default=WINDOW_WEEKS,
+        help=f"matured weeks a retrained model is fitted on ({WINDOW_WEEKS})",
     )  # fmt: skip
     parser.add_argument(
         "--strategies", default=",".join(STRATEGIES),
@@ -43,6 +51,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def options(args: argparse.Namespace) -> Options:
     """The replay's options from the command line."""
+    from modelops.monitoring.timelapse import Options
+
     strategies = tuple(s.strip() for s in args.strategies.split(",") if s.strip())
     return Options(
         weeks=args.weeks,
@@ -68,6 +78,8 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from modelops.monitoring.timelapse import run
+
     with tempfile.TemporaryDirectory(prefix="timelapse-store-") as store:
         if "bentoml" in sys.modules:
             command = [sys.executable, "-m", "modelops.monitoring.timelapse", *_argv(args)]

@@ -21,23 +21,26 @@ desired-state file, the current model, params.yaml) and a local service started 
    median ``positive_median_days`` (5) and log-SD ``positive_sigma`` (0.7), so none
    within its own week, half within 12 days, 90 % within 19, 99 % within 32; a negative
    is confirmed ``negative_days`` (30) plus uniform(0, ``negative_jitter_days``
-   (3)) days after its record. Each label due by the week's end is written to the log's
-   feedback table with its simulated arrival time (the row /feedback writes: one HTTP
-   request and one database commit per label would cost more than the rest of the
-   replay). A record the service refused has no prediction, so its label is dropped.
+   (3)) days after its record, or never when only positives are reported
+   (``monitoring.labels.unlabelled: negative``, the example's). Each label due by the
+   week's end is written to the log's feedback table with its simulated arrival time
+   (the row /feedback writes: one HTTP request and one database commit per label would
+   cost more than the rest of the replay). A record the service refused has no
+   prediction, so its label is dropped.
 4. **monitoring**: ``monitoring.check.run`` on the strategy's log at the week's end;
    its report goes to ``<out>/<strategy>/week-<w>/``. Each promoted model brings its
    reference profile (models/profile.json in the copy, and beside it in the store).
 5. **retraining**, when the strategy asks for it (never; every week; when the verdict is
    ``retrain``): a challenger with the same model settings is fitted on the
    ``window_weeks`` most recent weeks whose labels are in (a week is *matured* once its
-   negatives can all have arrived; the training data's own weeks are labelled already),
-   using only the labels arrived by then, and is compared with the champion on the
-   latest matured week, which it was not fitted on: the review code's paired bootstrap
-   and its floors, champion and calibration gates. Only a PASS promotes it: saved to the
-   model store, written into the copy's desired-state file and committed, applied by the
-   service's reload; a state the service refuses is rolled back (a revert commit, as
-   `make rollback`).
+   negatives can all have arrived, or, when only positives are reported, once
+   ``labels.min_maturity`` of them have, the rest counted as 0; the training data's own
+   weeks are labelled already), using only the labels arrived by then, and is compared
+   with the champion on the latest matured week, which it was not fitted on: the review
+   code's paired bootstrap and its floors, champion and calibration gates. Only a PASS
+   promotes it: saved to the model store, written into the copy's desired-state file and
+   committed, applied by the service's reload; a state the service refuses is rolled
+   back (a revert commit, as `make rollback`).
 
 Outputs in ``out`` (reports/timelapse): ``weekly.csv`` (one row per strategy and week),
 ``timelapse.json``, ``summary.md`` and ``timelapse.png``.
@@ -64,14 +67,13 @@ import pandas as pd
 import yaml
 
 from modelops import paths
-from modelops.config import Settings
+from modelops.config import LabelSettings, Settings
 from modelops.errors import InputError
 from modelops.io import write_json
+from modelops.monitoring.cli import OUT, STRATEGIES, WINDOW_WEEKS
 from modelops.vcs import git
 
-STRATEGIES = ("never", "scheduled", "drift")
 ENV = "local"  # the copy's environment the service serves
-OUT = Path("reports/timelapse")
 PHASES = ("traffic", "truth", "labels", "monitoring", "retraining")
 IDENTITY = {
     "GIT_AUTHOR_NAME": "modelops timelapse", "GIT_AUTHOR_EMAIL": "timelapse@localhost",
@@ -123,6 +125,21 @@ class LabelDelays:
         """Age after which every label of a record has arrived but for late positives."""
         return self.negative_days + self.negative_jitter_days
 
+    def positives_in(self, share: float) -> float:
+        """Age by which ``share`` of the positives' labels have arrived."""
+        from scipy.stats import norm
+
+        spread = np.exp(self.positive_sigma * norm.ppf(share))
+        return float(self.positive_min_days + self.positive_median_days * spread)
+
+    def mature_after(self, labels: LabelSettings) -> float:
+        """Days after which a record's label counts as in: when both classes are reported,
+        once its negative is; when only positives are (``labels.unlabelled: negative``),
+        once ``labels.min_maturity`` of the positives are, the rest counted as 0."""
+        if labels.unlabelled == "negative":
+            return self.positives_in(labels.min_maturity)
+        return self.matured_days
+
 
 @dataclass(frozen=True)
 class Options:
@@ -130,7 +147,7 @@ class Options:
 
     weeks: int = 12
     strategies: tuple[str, ...] = STRATEGIES
-    window_weeks: int = 8  # retraining: the most recent matured weeks fitted on
+    window_weeks: int = WINDOW_WEEKS  # retraining: the most recent matured weeks fitted on
     delays: LabelDelays = LabelDelays()
     seed: int = 0
     out: Path = OUT
@@ -202,9 +219,13 @@ class Weeks:
             times = pd.to_datetime(frame[schema.time_column]).dt.tz_localize("UTC")
             delay = self.delays.draw(frame[schema.target].to_numpy(), self.seed, week)
             frame["_at"] = times
-            # the training data's weeks came labelled; a replayed week's labels come late
+            # the training data's weeks came labelled; a replayed week's labels come late,
+            # and never for a negative when only positives are reported
             late = pd.to_timedelta(delay, unit="D") if week >= self.first else pd.Timedelta(0)
-            frame["_arrives"] = (times + late).dt.floor("us")
+            arrives = (times + late).dt.floor("us")
+            if week >= self.first and self.settings.monitoring.labels.unlabelled == "negative":
+                arrives = arrives.where(frame[schema.target].to_numpy() == 1)
+            frame["_arrives"] = arrives
             self._cache[week] = frame
         return self._cache[week]
 
@@ -225,8 +246,8 @@ class Weeks:
 
 def matured(settings: Settings, options: Options, first: int, now: pd.Timestamp) -> list[int]:
     """The weeks whose labels are in at ``now``: the training data's own weeks, and each
-    replayed week whose records are all older than the negatives' longest delay."""
-    limit = now - pd.Timedelta(days=options.delays.matured_days)
+    replayed week whose records are all older than LabelDelays.mature_after."""
+    limit = now - pd.Timedelta(days=options.delays.mature_after(settings.monitoring.labels))
     return list(range(first)) + [
         w for w in range(first, first + options.weeks) if week_start(settings, w + 1) <= limit
     ]
@@ -453,9 +474,14 @@ class Challenger:
     metrics: dict[str, dict[str, float]]
 
 
-def labelled(frame: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
-    """The rows whose labels have arrived by ``now``."""
-    return frame[frame["_arrives"] <= now]
+def labelled(frame: pd.DataFrame, now: pd.Timestamp, settings: Settings) -> pd.DataFrame:
+    """The rows whose labels have arrived by ``now``; when only positives are reported,
+    every row, a positive not reported yet counted as 0 (as the monitoring counts it)."""
+    arrived = frame["_arrives"] <= now
+    if settings.monitoring.labels.unlabelled == "negative":
+        target = settings.data_schema.target
+        return frame.assign(**{target: frame[target].where(arrived, 0)})
+    return frame[arrived]
 
 
 def retrain(
@@ -480,8 +506,8 @@ def retrain(
     if len(ready) < 2:
         return None
     gate_week, fitted_weeks = ready[-1], ready[-1 - options.window_weeks : -1]
-    train = pd.concat([labelled(weeks[w], now) for w in fitted_weeks], ignore_index=True)
-    gate_frame = labelled(weeks[gate_week], now).reset_index(drop=True)
+    train = pd.concat([labelled(weeks[w], now, settings) for w in fitted_weeks], ignore_index=True)
+    gate_frame = labelled(weeks[gate_week], now, settings).reset_index(drop=True)
     model = fit(build_model(schema, settings.model), train, schema)
     evaluation, boot = settings.evaluation, settings.evaluation.bootstrap
     holdout = make_holdout(gate_frame, schema, evaluation)

@@ -285,49 +285,69 @@ def upstream_changes(context: Context) -> tuple[list[Finding], list[str]]:
 
 
 def decay(context: Context) -> tuple[list[Finding], list[str]]:
-    """Live performance of each version and route on the latest mature window."""
+    """Live performance of each version and route: on the latest mature window, judged;
+    on newer windows, provisional (a warning at most)."""
     settings = context.settings
     lines = ["## Performance from delayed labels", ""]
     mature = context.maturity.index[context.maturity["mature"]]
-    if len(mature) == 0:
-        return [], [*lines, "No window's labels have matured yet: nothing judged."]
-    judged_window = mature.max()
-    rows = context.outcomes[context.outcomes["window"] == judged_window]
+    judged = mature.max() if len(mature) else None
+    windows = [w for w in context.maturity.index if judged is None or w >= judged]
+    if not windows:
+        return [], [*lines, "No labelled window yet."]
     holdout = {
         tag: value
         for tag, found in context.lineages.items()
         if found and (value := performance.holdout_metric(found)) is not None
     }
-    results = performance.live_performance(rows, context.now, context.curves, settings, holdout)
     lines += [
-        f"Window from {judged_window:%Y-%m-%d}, the latest whose labels are expected at least "
-        f"{settings.monitoring.labels.min_maturity:.0%} in; intervals "
+        f"Judged on the latest window whose labels are expected at least "
+        f"{settings.monitoring.labels.min_maturity:.0%} in"
+        + ("" if judged is not None else " (none yet)")
+        + f"; newer windows are provisional. Intervals "
         f"{settings.evaluation.bootstrap.confidence:.0%} bootstrap.",
         "",
-        "| version | route | rows | labelled | positives | labels in | status | ROC-AUC | "
-        "holdout | floor |",
-        "|---|---|---:|---:|---:|---:|---|---:|---:|---:|",
+        "| window | version | route | rows | labelled | positives | labels in | status "
+        "| ROC-AUC | holdout | floor |",
+        "|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     findings = []
-    for result in results:
-        auc = result.metrics.get("roc_auc")
-        shown = "n/a" if auc is None else f"{auc.value:.3f} [{auc.ci_low:.3f}, {auc.ci_high:.3f}]"
-        lines.append(
-            f"| {result.model_version} | {result.route} | {result.rows:,} | {result.labelled:,} "
-            f"| {result.positives:,} | {result.completeness:.0%} | {result.status} | {shown} "
-            f"| {_number(result.holdout_auc)} | {_number(result.auc_floor)} |"
-        )
-        if result.decayed and auc is not None:
-            findings.append(
-                Finding(
-                    "decay",
-                    "retrain",
-                    f"{result.model_version} ({result.route}) ROC-AUC {auc.value:.3f} "
-                    f"[{auc.ci_low:.3f}, {auc.ci_high:.3f}] is below its holdout "
-                    f"{_number(result.holdout_auc)} less monitoring.max_auc_drop",
-                )
+    for window in windows:
+        rows = context.outcomes[context.outcomes["window"] == window]
+        for result in performance.live_performance(
+            rows, context.now, context.curves, settings, holdout
+        ):
+            auc = result.metrics.get("roc_auc")
+            shown = (
+                "n/a" if auc is None else f"{auc.value:.3f} [{auc.ci_low:.3f}, {auc.ci_high:.3f}]"
             )
+            lines.append(
+                f"| {window:%Y-%m-%d} | {result.model_version} | {result.route} | {result.rows:,} "
+                f"| {result.labelled:,} | {result.positives:,} | {result.completeness:.0%} "
+                f"| {result.status} | {shown} | {_number(result.holdout_auc)} "
+                f"| {_number(result.auc_floor)} |"
+            )
+            found = _decayed(result, window)
+            if found is not None:
+                findings.append(found)
     return findings, lines
+
+
+def _decayed(result: performance.LivePerformance, window: pd.Timestamp) -> Finding | None:
+    """Retrain when a judged window decayed; warn when a provisional one's interval lies
+    below the floor already (its labels are not all in: a warning, not a verdict)."""
+    auc, floor = result.metrics.get("roc_auc"), result.auc_floor
+    if auc is None or floor is None or auc.ci_high >= floor:
+        return None
+    measured = (
+        f"{result.model_version} ({result.route}) ROC-AUC {auc.value:.3f} "
+        f"[{auc.ci_low:.3f}, {auc.ci_high:.3f}] in the window from {window:%Y-%m-%d} is below "
+        f"its holdout {_number(result.holdout_auc)} less monitoring.max_auc_drop"
+    )
+    if result.decayed:
+        return Finding("decay", "retrain", measured)
+    if result.status == performance.Status.PROVISIONAL:
+        return Finding("decay", "warn", f"{measured} (provisional: {result.completeness:.0%} in)")
+    return None
 
 
 def staleness(context: Context) -> tuple[list[Finding], list[str]]:

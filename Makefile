@@ -81,9 +81,8 @@ adopt: setup ## make it yours: DATA=<file|folder> TARGET=<col> [POSITIVE= TIME= 
 data: setup ## restore raw data from DVC, or regenerate it from the simulator (hash-checked)
 	modelops data get
 
-WEEKS ?= 1
 simulate: data ## append WEEKS (default 1) simulated weeks to the raw data; commit data/raw.dvc after
-	modelops data append --weeks $(WEEKS)
+	modelops data append --weeks "$(or $(WEEKS),1)"
 
 repro: data ## run the DVC pipeline (only stages whose inputs changed)
 	dvc repro
@@ -109,10 +108,9 @@ serve: repro build/requirements.txt ## build the Bento and serve it on HOST:PORT
 monitor: setup ## check the prediction log (MODELOPS_LOG_URL): reports/monitoring/report.md and verdict.json
 	modelops monitor $(if $(NOW),--now "$(NOW)")
 
-# The example only (the simulator's weeks): WEEKS=12 replays 12 weeks per strategy.
-timelapse: WEEKS ?= 12
-timelapse: repro ## replay WEEKS simulated weeks per retraining strategy (never, scheduled, drift): reports/timelapse/
-	modelops timelapse --weeks "$(WEEKS)"
+# The example only (the simulator's weeks).
+timelapse: repro ## replay WEEKS (default 12) simulated weeks per retraining strategy (never, scheduled, drift): reports/timelapse/
+	modelops timelapse --weeks "$(or $(WEEKS),12)"
 
 notify: setup ## CI: open or update the monitoring issue from reports/monitoring; dispatch retrain.yml on retrain (gh)
 	modelops notify

@@ -435,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("monitor", "notify", "retrain"):
             return _monitoring(args, settings)
         if args.command == "timelapse":
+            _quiet("bentoml")  # progress lines only, no line per request
             from modelops.monitoring import cli as monitoring_cli
 
             return monitoring_cli.main(args, settings)

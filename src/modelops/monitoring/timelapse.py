@@ -883,7 +883,8 @@ def summary(outcome: Timelapse, settings: Settings) -> str:
         f"Strategies on the same weeks; truth from the simulator's labels of each week's "
         f"traffic. Recall and cost at the action budget (review rate "
         f"{settings.evaluation.review_rate:g}). Retraining window: "
-        f"{outcome.options['window_weeks']} matured weeks; labels: {_delays_text(outcome)}.",
+        f"{outcome.options['window_weeks']} matured weeks; labels: "
+        f"{_delays_text(outcome, settings)}.",
         "",
         "| strategy | mean ROC-AUC | mean recall | mean cost/1k | retrains | promotions | "
         "rollbacks | refused records |",
@@ -932,12 +933,20 @@ def _mean(values: pd.Series) -> str:
     return f"{values.mean():.4f}" if len(values) else "-"
 
 
-def _delays_text(outcome: Timelapse) -> str:
+def _delays_text(outcome: Timelapse, settings: Settings) -> str:
     d = outcome.options["delays"]
-    return (
+    positives = (
         f"positives after {d['positive_min_days']:g} days + lognormal (median "
-        f"{d['positive_median_days']:g} days, log-SD {d['positive_sigma']:g}); "
-        f"negatives after {d['negative_days']:g} days + uniform(0, {d['negative_jitter_days']:g})"
+        f"{d['positive_median_days']:g} days, log-SD {d['positive_sigma']:g})"
+    )
+    labels = settings.monitoring.labels
+    if labels.unlabelled == "negative":
+        return (
+            f"{positives}, only positives reported (a week is in once "
+            f"{labels.min_maturity:.0%} of them can be, the rest counted as 0)"
+        )
+    return f"{positives}; negatives after {d['negative_days']:g} days + uniform(0, " + (
+        f"{d['negative_jitter_days']:g})"
     )
 
 

@@ -163,3 +163,23 @@ def test_drifted_inputs_and_an_upstream_change_are_named_and_only_warn(
     report = (tmp_path / "out/report.md").read_text()
     assert "## Data drift" in report
     assert f"| {moved} |" in report
+
+
+def test_a_shadow_is_compared_with_the_champion_on_the_same_requests(tmp_path, settings, fresh):
+    frame, auc = synthetic(seed=4)
+    url = project(tmp_path, settings, frame, auc, fresh)
+    engine = make_engine(url)
+    latest = frame[frame["created_at"] >= NOW - pd.Timedelta(days=7)]
+    shadow = [
+        {"request_id": f"r{i}", "record_id": f"r{i}", "route": "shadow", "automation": "partial",
+         "model_version": "other:1", "created_at": t.to_pydatetime(), "score": float(s) / 2,
+         "decision": "approve", "latency_ms": 1.0, "reasons": [], "inputs": {}}
+        for i, t, s in zip(latest.index, latest["created_at"], latest["score"], strict=True)
+    ]  # fmt: skip
+    with engine.begin() as connection:
+        connection.execute(PREDICTIONS.insert(), shadow)
+    engine.dispose()
+    check.run(tmp_path, settings, url, NOW.to_pydatetime(), tmp_path / "out")
+    report = (tmp_path / "out/report.md").read_text()
+    section = report.split("## Champion and challenger")[1].split("##")[0]
+    assert f"on the {len(latest):,} requests both scored: score rank correlation 1.000" in section

@@ -8,6 +8,8 @@ and asks each detector for findings:
 - data drift of the latest window's inputs against the champion's reference profile,
   and prediction drift (scores, decision rates) of each version and route against its
   own (drift.py, from counts the database bins: counts.py): a warning;
+- champion and challenger on the same requests (shadow): score and decision agreement,
+  reported (the decay detector judges each version and route on labels);
 - upstream changes in the logged inputs (upstream.py): a warning, since retraining does
   not mend a producer's bug; a break of the schema from one row, a change within it
   (new to the reference) from ``drift.min_effect_category`` of the rows;
@@ -256,6 +258,34 @@ def _prediction_drifts(context: Context) -> list[tuple[drifts.PredictionDrift, i
     return found
 
 
+def agreement(context: Context) -> tuple[list[Finding], list[str]]:
+    """Champion and challenger on the same live requests of the latest window (shadow
+    scores every request; a canary or A/B split scores each request once, so its
+    comparison is the performance table's, per route)."""
+    latest = context.outcomes[context.outcomes["window"] == context.current]
+    champion = latest[latest["route"] == "champion"]
+    other = latest[latest["route"] == "shadow"]
+    lines = ["## Champion and challenger", ""]
+    both = champion.merge(other, on="request_id", suffixes=("_a", "_b"))
+    if both.empty:
+        return [], [*lines, "No request in the latest window was scored by two versions."]
+    found = []
+    for tag in (both["model_version_a"].iloc[0], both["model_version_b"].iloc[0]):
+        lineage = context.lineages.get(tag)
+        found.append(lineage["decision"]["threshold"] if lineage else None)
+    a, b = both["score_a"].to_numpy(), both["score_b"].to_numpy()
+    rank = float(pd.Series(a).corr(pd.Series(b), method="spearman"))
+    text = (
+        f"{both['model_version_a'].iloc[0]} (champion) and {both['model_version_b'].iloc[0]} "
+        f"(shadow) on the {len(both):,} requests both scored: score rank correlation "
+        f"{rank:.3f}, mean |score difference| {np.mean(np.abs(a - b)):.4f}"
+    )
+    if None not in found:
+        same = float(np.mean((a >= found[0]) == (b >= found[1])))
+        text += f", review decisions agree on {same:.1%} (each version's own threshold)"
+    return [], [*lines, text + "."]
+
+
 def upstream_changes(context: Context) -> tuple[list[Finding], list[str]]:
     """Changes in what the producer sends, named and counted."""
     champion = context.champion
@@ -470,6 +500,7 @@ def _moved(item: drifts.FeatureDrift) -> str:
 SECTIONS: tuple[Section, ...] = (
     data_drift,
     prediction_drift,
+    agreement,
     upstream_changes,
     decay,
     staleness,

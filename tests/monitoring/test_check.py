@@ -97,6 +97,8 @@ def test_a_stationary_stream_is_ok(tmp_path, settings, fresh):
     report = (tmp_path / "out/report.md").read_text()
     assert report.startswith("# Monitoring: OK")
     assert "| judged |" in report
+    assert "](charts.png)" in report
+    assert (tmp_path / "out/charts.png").read_bytes().startswith(b"\x89PNG")
     assert json.loads((tmp_path / "out/verdict.json").read_text())["level"] == "ok"
 
 
@@ -163,6 +165,8 @@ def test_drifted_inputs_and_an_upstream_change_are_named_and_only_warn(
     report = (tmp_path / "out/report.md").read_text()
     assert "## Data drift" in report
     assert f"| {moved} |" in report
+    assert "](drift.png)" in report
+    assert (tmp_path / "out/drift.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_a_shadow_is_compared_with_the_champion_on_the_same_requests(tmp_path, settings, fresh):

@@ -1,5 +1,5 @@
-"""`make monitor`: one check of the prediction log, as a markdown report and a JSON
-verdict (``ok``, ``warn`` or ``retrain``, with every reason).
+"""`make monitor`: one check of the prediction log, as a markdown report with figures
+(plots.py) and a JSON verdict (``ok``, ``warn`` or ``retrain``, with every reason).
 
 The check reads the windows of ``monitoring.window_days`` that end at ``now`` (the latest
 is the current window; the earlier ones feed the control charts and the delayed labels),
@@ -39,7 +39,7 @@ import sqlalchemy as sa
 
 from modelops.config import Settings
 from modelops.io import write_json, write_text
-from modelops.monitoring import counts, labels, performance, reference, spc, upstream
+from modelops.monitoring import counts, labels, performance, plots, reference, spc, upstream
 from modelops.monitoring import drift as drifts
 from modelops.monitoring.profile import Profile
 from modelops.serving.predlog import make_engine, redacted
@@ -92,6 +92,7 @@ class Context:
     maturity: pd.DataFrame
     lineages: dict[str, dict[str, Any] | None]
     profiles: dict[str, Profile | None]
+    out: Path  # the report's folder: its figures go there too
 
     @property
     def current(self) -> pd.Timestamp:
@@ -126,8 +127,9 @@ def run(
     engine = make_engine(log_url)
     findings: list[Finding] = []
     body: list[str] = []
+    out.mkdir(parents=True, exist_ok=True)
     try:
-        context = load(root, settings, engine, now)
+        context = load(root, settings, engine, now, out)
         for section in SECTIONS:
             found, lines = section(context)
             findings += found
@@ -142,7 +144,6 @@ def run(
         f"{context.now:%Y-%m-%d %H:%M}",
         sorted(context.lineages),
     )
-    out.mkdir(parents=True, exist_ok=True)
     write_json(verdict.to_json(), out / "verdict.json")
     head = [
         f"# Monitoring: {verdict.level.upper()}",
@@ -157,7 +158,9 @@ def run(
     return verdict
 
 
-def load(root: Path, settings: Settings, engine: sa.Engine, now: dt.datetime | None) -> Context:
+def load(
+    root: Path, settings: Settings, engine: sa.Engine, now: dt.datetime | None, out: Path
+) -> Context:
     """The windows of the log ending at ``now`` and what is known of their versions."""
     monitoring = settings.monitoring
     end = pd.Timestamp(now or dt.datetime.now(dt.UTC))
@@ -180,6 +183,7 @@ def load(root: Path, settings: Settings, engine: sa.Engine, now: dt.datetime | N
         maturity,
         {tag: reference.lineage(root, settings, tag) for tag in tags},
         {tag: reference.profile(root, settings, tag) for tag in tags},
+        out,
     )
 
 
@@ -210,6 +214,9 @@ def data_drift(context: Context) -> tuple[list[Finding], list[str]]:
             f"| {_number(item.effect.minimum if item.effect else None, 'g')} "
             f"| {'**yes**' if item.drifted else 'no'} | {_moved(item)} |"
         )
+    if result.features:
+        plots.drift_png(result, context.out / "drift.png")
+        lines += ["", "![each feature's effect against its minimum](drift.png)"]
     if not result.drifted:
         return [], lines
     named = ", ".join(f"{f.feature} ({_effect(f.effect)})" for f in result.features if f.drifted)
@@ -434,6 +441,9 @@ def control(context: Context) -> tuple[list[Finding], list[str]]:
     for i, window in enumerate(means.index):
         cells = [_chart_cell(chart, i) for chart in charts.values()]
         lines.append(f"| {window:%Y-%m-%d} | " + " | ".join(cells) + " |")
+    if charts:
+        plots.charts_png(charts, context.out / "charts.png")
+        lines += ["", "![the CUSUM sums of each chart and their limit](charts.png)"]
     if rule.trips:
         named = [name for name, chart in charts.items() if chart.alarms[-rule.of_last :].any()]
         reason = f"{rule.count} of the last {rule.of_last} windows alarmed ({', '.join(named)})"

@@ -36,6 +36,7 @@ def drift_png(result: DriftResult, target: Path) -> Path:
     axis.axvline(1.0, color=LIMIT, linestyle="--", linewidth=1)
     axis.set_yticks(range(len(shown)), [f.feature for f in shown])
     axis.set_xscale("symlog", linthresh=1)
+    axis.set_xlim(left=0)
     axis.set_xlabel("effect / its minimum (dashed: 1, the smallest worth an alarm)")
     axis.grid(alpha=0.3)
     return _save(fig, target)

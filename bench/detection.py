@@ -1,10 +1,11 @@
 """The detection table: every detector of `make monitor` together, over reseeded trials.
 
 Each trial splits data/holdout.parquet at random: one half is the reference (a lineage
-and a reference profile built from it, as the pipeline builds them, the scores of the
-current model), the other half the live traffic. A prediction log (SQLite) holds six
-weekly windows ending at NOW (five weeks after the training data ended) of rows drawn
-from the live half, scored by the model; labels come back after a gamma-distributed
+with its ROC-AUC and a reference profile built from it, as the pipeline builds them, the
+scores of the current model), the other half the live traffic. A prediction log
+(SQLite) holds six weekly windows ending at NOW (five weeks after the training data
+ended) of distinct rows of the live half (5,000 a week, the latest 30,000), scored by
+the model; labels come back after a gamma-distributed
 delay (mean 6 days, both classes). Both halves are one population, so nothing should
 alarm until one change is made:
 
@@ -38,6 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.stats import beta
+from sklearn.metrics import roc_auc_score
 
 from drift_power import new_category, shifted  # the same changes as the drift benchmark
 from modelops import paths
@@ -54,7 +56,7 @@ from modelops.training.scoring import score
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "detection.md"
 TRIALS = 40
-WEEKS, HISTORY_ROWS, WINDOW_ROWS = 6, 10_000, 30_000
+WEEKS, HISTORY_ROWS, WINDOW_ROWS = 6, 5_000, 30_000
 SCENARIOS = ("none", "mean shift", "new category", "unit change", "concept shift")
 INSERT = (
     "INSERT INTO predictions (request_id, record_id, created_at, model_version, route, "
@@ -74,7 +76,9 @@ def reference_root(
     review = Scored.at_review_rate(scores, evaluation.review_rate).threshold
     decline = Scored.at_review_rate(scores, evaluation.decline_rate).threshold
     positives = int(reference[schema.target].sum())
+    auc = float(roc_auc_score(reference[schema.target], scores))
     lineage = lineage | {
+        "metrics": lineage["metrics"] | {"roc_auc": {"value": auc}},
         "data": lineage["data"]
         | {
             "holdout": lineage["data"]["holdout"] | {"rows": len(reference), "positives": positives}
@@ -95,9 +99,14 @@ def reference_root(
 
 
 def week_frames(pool: pd.DataFrame, rng: np.random.Generator) -> list[pd.DataFrame]:
-    """WEEKS windows of rows drawn from ``pool``, the last WINDOW_ROWS long."""
-    sizes = [HISTORY_ROWS] * (WEEKS - 1) + [WINDOW_ROWS]
-    return [pool.iloc[rng.integers(0, len(pool), n)].reset_index(drop=True) for n in sizes]
+    """WEEKS windows of distinct rows of ``pool`` (no row twice: a resample would add the
+    pool's own sampling noise to every window), the last WINDOW_ROWS long."""
+    order = rng.permutation(len(pool))
+    ends = np.cumsum([HISTORY_ROWS] * (WEEKS - 1) + [WINDOW_ROWS])
+    return [
+        pool.iloc[order[end - n : end]].reset_index(drop=True)
+        for end, n in zip(ends, [HISTORY_ROWS] * (WEEKS - 1) + [WINDOW_ROWS], strict=True)
+    ]
 
 
 def swap_labels(frame: pd.DataFrame, target: str, rng: np.random.Generator) -> pd.DataFrame:
@@ -254,7 +263,7 @@ def write(trials: int, hits: dict, findings: dict, seconds: float) -> None:
         f"`bench/detection.py`, {trials} trials per scenario, {seconds / 60:.1f} minutes. "
         "Each trial: the holdout split at random into a reference (lineage and profile) "
         "and live traffic; six weekly windows of the current model's prediction log "
-        "(10,000 rows each, the latest 30,000) drawn from the live half, labels back "
+        "(5,000 distinct rows each, the latest 30,000) of the live half, labels back "
         "after a gamma delay (mean 6 days), checked by `check.run` with params.yaml's "
         "settings. See the script's docstring for the changes.",
         "",

@@ -134,7 +134,9 @@ def forget_data(project: Path, *, remote: bool = False) -> None:
 class TestPipeline:
     def test_repro_runs_every_stage_and_writes_outputs(self, project):
         done = run(project, "dvc", "repro")
-        assert stages_run(done) == ["validate", "split", "train", "baselines", "evaluate"]
+        assert stages_run(done) == [
+            "validate", "split", "train", "baselines", "evaluate", "profile"
+        ]  # fmt: skip
         metrics = json.loads((project / "metrics/metrics.json").read_text())
         auc = metrics["roc_auc"]
         assert auc["ci_low"] < auc["value"] < auc["ci_high"]
@@ -184,12 +186,13 @@ class TestPipeline:
         assert answer.json()["model_version"] == f"{name}:{version}"
 
     def test_hyperparameter_change_reruns_only_train_and_evaluate(self, project):
+        """And the reference profile, whose decision rates follow the new thresholds."""
         key, value = a_hyperparameter(project)
         edit_params(project, {"model": {"params": {key: value}}})
-        assert stages_run(run(project, "dvc", "repro")) == ["train", "evaluate"]
+        assert stages_run(run(project, "dvc", "repro")) == ["train", "evaluate", "profile"]
         rate = yaml.safe_load((project / "params.yaml").read_text())["evaluation"]["review_rate"]
         edit_params(project, {"evaluation": {"review_rate": round(rate + 0.01, 4)}})
-        assert stages_run(run(project, "dvc", "repro")) == ["evaluate"]
+        assert stages_run(run(project, "dvc", "repro")) == ["evaluate", "profile"]
         run(project, "git", "add", "-A")
         run(project, "git", "commit", "-qm", "tuned")
 
@@ -233,7 +236,7 @@ class TestPipeline:
     def test_experiments_with_set_param(self, project):
         key, value = a_hyperparameter(project)
         done = run(project, "dvc", "exp", "run", "-S", f"model.params.{key}={value}")
-        assert stages_run(done) == ["train", "evaluate"]
+        assert stages_run(done) == ["train", "evaluate", "profile"]
         shown = run(project, "dvc", "exp", "show", "--json").stdout
         assert f'"{key}": {value}' in shown
 

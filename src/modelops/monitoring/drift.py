@@ -1,9 +1,11 @@
 """Data and prediction drift: a window's binned counts against the reference profile.
 
-Per feature, two questions, both from bin counts alone:
+Per feature, two questions, both from the bins alone (counts, and sums for numbers):
 
 1. **Did the distribution change at all?** A chi-square test of homogeneity on the
-   2 x k table of reference and window counts (bins empty in both dropped). One test
+   2 x k table of reference and window counts (bins empty in both dropped); for a
+   number also a z-test of its mean from the bin sums (a shift within the bins of a
+   feature with few distinct values moves no count), the smaller p-value doubled. One test
    serves numbers and categories alike, sees every kind of change the bins can show
    (location, spread, shape, tails, nulls, unseen levels), and needs only the counts the
    profile stores. A binned two-sample KS would miss changes in the null and unseen
@@ -130,6 +132,20 @@ def homogeneity(reference: np.ndarray, current: np.ndarray) -> tuple[float, int,
     return float(result.statistic), int(result.dof), float(result.pvalue)
 
 
+def mean_shift_p(reference: Distribution, window: Binned) -> float:
+    """Two-sided p-value of a z-test that the window's mean (its bin sums over its
+    non-null rows) equals the reference's, with the reference's SD: it sees a shift that
+    stays within the bins of a feature with few distinct values, which the bin counts
+    cannot."""
+    rows = sum(window.counts[:-1])
+    present = reference.rows - reference.nulls
+    if rows == 0 or present == 0 or not reference.sd or reference.mean is None:
+        return 1.0
+    error = reference.sd * np.sqrt(1 / rows + 1 / present)
+    z = (sum(window.sums) / rows - reference.mean) / error
+    return float(2 * stats.norm.sf(abs(z)))
+
+
 def _shares(counts: np.ndarray) -> np.ndarray:
     """Rows of ``counts`` as shares (a row of zeros stays zero)."""
     totals = counts.sum(axis=-1, keepdims=True)
@@ -238,6 +254,8 @@ def compare_distribution(
             f"{len(reference.counts)} bins"
         )
     statistic, dof, p = homogeneity(np.asarray(reference.counts), current)
+    if reference.kind == "numeric":  # a shift within bins: the bin sums' mean sees it
+        p = min(1.0, 2 * min(p, mean_shift_p(reference, window)))  # Bonferroni over both
     effect, null_effect = effects(reference, window, settings)
     judged = int(current.sum()) >= settings.min_rows
     return FeatureDrift(

@@ -41,10 +41,10 @@ class UpstreamChangeSettings(_Section):
 
 
 class NewTacticSettings(_Section):
-    """A fraud tactic never seen before appears suddenly at ``week`` (null: never)."""
+    """A kind of positive never seen before appears suddenly at ``week`` (null: never)."""
 
     week: int | None = Field(None, ge=0)
-    share: float = Field(0.5, gt=0, lt=1)  # of the detectable fraud from then on
+    share: float = Field(0.5, gt=0, lt=1)  # of the detectable positives from then on
 
 
 class SimulatorSettings(_Section):

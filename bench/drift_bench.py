@@ -129,7 +129,7 @@ def run_ours(folder: Path) -> dict[str, Any]:
     profiled = time.perf_counter()
     counts = frame_counts(current, profile)
     counted = time.perf_counter()
-    result = compare(profile, counts, settings.monitoring.drift)
+    result = compare(profile, counts, settings.monitoring.drift, settings.monitoring.test_alpha)
     done = time.perf_counter()
     profile.save(folder / "profile.json")
     return {
@@ -200,7 +200,7 @@ def run_log(folder: Path, url: str) -> dict[str, Any]:
     window = Window(START, START + dt.timedelta(days=7))
     counts = log_counts(engine, profile, window)
     counted = time.perf_counter()
-    result = compare(profile, counts, settings.monitoring.drift)
+    result = compare(profile, counts, settings.monitoring.drift, settings.monitoring.test_alpha)
     done = time.perf_counter()
     peak = peak_mb()
     upstream = log_upstream(engine, settings.data_schema, profile, window)

@@ -72,3 +72,15 @@ def test_slice_bins_must_increase(tmp_path, repo_settings):
     )
     with pytest.raises(ConfigError, match="increasing edges"):
         load_settings(path)
+
+
+def test_the_false_alarm_budget_must_leave_room_for_the_tests(tmp_path, repo_settings):
+    monitoring = repo_settings.monitoring
+    shares = 1 / monitoring.control.arl + 3 * monitoring.test_alpha
+    assert shares == pytest.approx(monitoring.false_alarm_rate)  # the budget, all shared out
+    path = write_params(
+        tmp_path,
+        lambda p: p["monitoring"].update(false_alarm_rate=0.01, control={"arl": 50}),
+    )
+    with pytest.raises(ConfigError, match="false_alarm_rate must exceed 1 / control.arl"):
+        load_settings(path)

@@ -256,7 +256,6 @@ class DriftSettings(_Section):
     """Data and prediction drift against the model version's reference profile."""
 
     bins: int = Field(20, ge=4, le=100)  # quantile bins per numeric column in the profile
-    fdr: float = Field(0.05, gt=0, lt=1)  # false-discovery rate across features
     min_effect: float = Field(0.05, ge=0)  # numeric: shift in reference SDs worth an alarm
     min_effect_category: float = Field(0.005, ge=0)  # categorical: share of rows moved
     min_rows: int = Field(500, ge=1)  # a smaller window is reported, not judged
@@ -300,6 +299,7 @@ class MonitoringSettings(_Section):
     window_days: int = Field(7, ge=1)
     max_model_age_days: int = Field(56, ge=1)  # older: the verdict says retrain
     max_auc_drop: float = Field(0.02, gt=0, lt=1)  # live ROC-AUC below the holdout's by more
+    false_alarm_rate: float = Field(0.05, gt=0, lt=1)  # any finding, in a check of no change
     drift: DriftSettings = DriftSettings()
     control: ControlSettings = ControlSettings()
     labels: LabelSettings = LabelSettings()
@@ -309,7 +309,19 @@ class MonitoringSettings(_Section):
     def _k_of_n(self) -> Self:
         if self.control.alarms > self.control.of_last:
             raise ValueError("control.alarms must not exceed control.of_last")
+        if self.false_alarm_rate <= 1 / self.control.arl:
+            raise ValueError(
+                "false_alarm_rate must exceed 1 / control.arl: the control charts' share "
+                "of it, the rest going to the tests"
+            )
         return self
+
+    @property
+    def test_alpha(self) -> float:
+        """Each test's share of ``false_alarm_rate``: the control charts take one alarm
+        per ``control.arl`` checks, and data drift, prediction drift and decay split the
+        rest equally (each divides its share again among what it tests)."""
+        return (self.false_alarm_rate - 1 / self.control.arl) / 3
 
 
 class Settings(_Section):

@@ -12,7 +12,10 @@ import json
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -21,7 +24,7 @@ import yaml
 
 from tests.conftest import REPO
 from tests.integration.datasets import awkward, breast_cancer
-from tests.integration.test_pr_rehearsal import make, sh
+from tests.integration.test_pr_rehearsal import env, make, sh
 
 # `example`: adoption starts from the template as shipped (data.source: simulator); in an
 # adopted clone these tests skip, since the template is adopted already.
@@ -66,25 +69,71 @@ def status(root: Path) -> list[str]:
     return sh(root, "git", "status", "--porcelain").stdout.splitlines()
 
 
-@pytest.fixture(scope="module", params=list(DATASETS))
-def adopted(request, tmp_path_factory) -> tuple[Path, str, subprocess.CompletedProcess[str]]:
-    """A fresh clone that adopted one data set with `make adopt`."""
-    name = request.param
+@dataclass(frozen=True)
+class Adoption:
+    """A fresh clone that adopted one data set: `make adopt`, then `make run` and the
+    template tests (None: not reached, an earlier step failed)."""
+
+    root: Path
+    name: str
+    adopt: subprocess.CompletedProcess[str]
+    changed: list[str]  # git status right after `make adopt`
+    run: subprocess.CompletedProcess[str] | None
+    tests: subprocess.CompletedProcess[str] | None
+
+
+def adopt_run_and_test(name: str, root: Path) -> Adoption:
+    """Adopt ``name`` in a fresh clone at ``root``, run the pipeline, run the template
+    tests (with databases of their own: another adoption's tests may run meanwhile)."""
     load, args = DATASETS[name]
-    root = fresh_clone(tmp_path_factory.mktemp(f"adopt-{name}") / "repo")
+    fresh_clone(root)
     data = root.parent / f"{name}.csv"
     load().to_csv(data, index=False)
-    done = make(root, "adopt", f"DATA={data}", *(f"{k}={v}" for k, v in args.items()))
-    assert done.returncode == 0, done.stdout + done.stderr
-    return root, name, done
+    adopt = make(root, "adopt", f"DATA={data}", *(f"{k}={v}" for k, v in args.items()))
+    changed = status(root)
+    if adopt.returncode != 0:
+        return Adoption(root, name, adopt, changed, None, None)
+    # UV is a no-op here (this test's environment): bring the exported requirements
+    shutil.copytree(REPO / "build", root / "build", dirs_exist_ok=True)
+    run = make(root, "run")
+    if run.returncode != 0:
+        return Adoption(root, name, adopt, changed, run, None)
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+         "-m", TEMPLATE_TESTS[name]],
+        cwd=root, capture_output=True, text=True, check=False,
+        env=env(root) | {"MODELOPS_TEST_DATABASE": f"adopted_{name.replace('-', '_')}"},
+    )  # fmt: skip
+    return Adoption(root, name, adopt, changed, run, tests)
+
+
+@pytest.fixture(scope="module")
+def adoptions(tmp_path_factory) -> Iterator[dict[str, Future[Adoption]]]:
+    """Every data set adopted, run and tested side by side: each is mostly one busy
+    process, so on two cores both take little longer than the slower one."""
+    with ThreadPoolExecutor(len(DATASETS)) as pool:
+        yield {
+            name: pool.submit(
+                adopt_run_and_test, name, tmp_path_factory.mktemp(f"adopt-{name}") / "repo"
+            )
+            for name in DATASETS
+        }
+
+
+@pytest.fixture(scope="module", params=list(DATASETS))
+def adopted(request, adoptions) -> Adoption:
+    """One data set's adoption, once it is done."""
+    found: Adoption = adoptions[request.param].result()
+    assert found.adopt.returncode == 0, found.adopt.stdout + found.adopt.stderr
+    return found
 
 
 def test_adopt_changes_only_params_the_data_file_and_outputs(adopted):
-    root, name, done = adopted
+    root, name, done = adopted.root, adopted.name, adopted.adopt
     params = yaml.safe_load((root / "params.yaml").read_text())
     assert params["data"] == {"source": "files", "path": f"data/{name}.csv"}
     assert "simulator" not in params
-    changed = {line[3:] for line in status(root)}
+    changed = {line[3:] for line in adopted.changed}
     allowed = {"params.yaml", "data/.gitignore", f"data/{name}.csv.dvc", "data/raw.dvc"}
     allowed |= {f"deploy/environments/{env}.yaml" for env in ("local", "staging", "production")}
     allowed |= {
@@ -103,7 +152,7 @@ def test_adopt_changes_only_params_the_data_file_and_outputs(adopted):
 
 
 def test_adopting_twice_is_refused_and_changes_nothing(adopted):
-    root, name, _ = adopted
+    root, name = adopted.root, adopted.name
     before = {p: p.read_bytes() for p in (root / "params.yaml", root / f"data/{name}.csv.dvc")}
     listed = status(root)
     again = make(root, "adopt", f"DATA={root / 'data' / f'{name}.csv'}", "TARGET=x")
@@ -124,10 +173,8 @@ def test_unreadable_data_is_refused_and_changes_nothing(tmp_path):
 
 
 def test_run_template_tests_and_a_neutral_pull_request_pass(adopted):
-    root, name, _ = adopted
-    # UV is a no-op here (this test's environment): bring the exported requirements
-    shutil.copytree(REPO / "build", root / "build", dirs_exist_ok=True)
-    run = make(root, "run")
+    root, name, run, tests = adopted.root, adopted.name, adopted.run, adopted.tests
+    assert run is not None
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "ROC-AUC" in run.stdout
     outputs = [root / "models/model_card.md", root / "models/lineage.json"]
@@ -135,8 +182,7 @@ def test_run_template_tests_and_a_neutral_pull_request_pass(adopted):
     written = "\n".join(p.read_text() for p in outputs)
     assert not EXAMPLE_WORDS.search(run.stdout + run.stderr + written)
 
-    tests = sh(root, "python", "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-               "-m", TEMPLATE_TESTS[name], check=False)  # fmt: skip
+    assert tests is not None
     assert tests.returncode == 0, tests.stdout[-4000:]
     assert " passed" in tests.stdout
 
@@ -162,7 +208,7 @@ def test_run_template_tests_and_a_neutral_pull_request_pass(adopted):
 
 def test_a_bad_batch_of_adopted_data_fails_the_pull_request_at_validation(adopted):
     """A files source through the PR check: new rows with an unknown category."""
-    root, name, _ = adopted
+    root, name = adopted.root, adopted.name
     if name != "awkward":
         pytest.skip("one data set is enough for the data path")
     committed = sh(root, "git", "show", "main:params.yaml").stdout
@@ -189,7 +235,7 @@ def test_a_later_template_update_merges_without_conflict(adopted):
     """Upstream changes a stage's code and tests, and commits the example's regenerated
     outputs with them; merged into the adopted copy: no conflict, the code and tests
     arrive, the adopted copy keeps its own outputs (.gitattributes, `make setup`)."""
-    root, _, _ = adopted
+    root = adopted.root
     committed = sh(root, "git", "show", "main:params.yaml").stdout
     assert "source: files" in committed, "an earlier test of this module commits the adoption"
     sh(root, "git", "checkout", "-q", "-f", "main")

@@ -19,12 +19,12 @@ from modelops.data import synthetic
 from modelops.monitoring.profile import Profile, build_profile
 from modelops.schema import Schema
 from modelops.serving.predlog import PredictionLog
-from tests.serving.conftest import PG
+from tests.serving.conftest import DATABASE, PG
 
 # The serving tests' server, with databases of our own (a fixture shared by two folders
 # would create the same template database twice when both run in one session).
-monitoring_postgres = factories.postgresql_noproc(**PG, dbname="monitoring_tests")
-monitoring_database = factories.postgresql("monitoring_postgres", dbname="monitoring_test")
+monitoring_postgres = factories.postgresql_noproc(**PG, dbname=f"{DATABASE}_monitoring_tests")
+monitoring_database = factories.postgresql("monitoring_postgres", dbname=f"{DATABASE}_monitoring")
 
 REFERENCE_ROWS = 40_000
 WINDOW_ROWS = 20_000
@@ -50,6 +50,12 @@ def schema(settings: Settings) -> Schema:
 @pytest.fixture(scope="session")
 def drift_settings(settings: Settings) -> DriftSettings:
     return settings.monitoring.drift
+
+
+@pytest.fixture(scope="session")
+def alpha(settings: Settings) -> float:
+    """The level each drift test gets of the false-alarm budget."""
+    return settings.monitoring.test_alpha
 
 
 @pytest.fixture(scope="session")

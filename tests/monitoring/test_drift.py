@@ -22,6 +22,8 @@ from modelops.schema import ColumnType, Schema
 from tests.conftest import REPO
 from tests.monitoring.conftest import profile_of, rows_of
 
+FDR = 0.05  # for the tests that set their own DriftSettings
+
 
 def numeric_features(schema: Schema, types=(ColumnType.FLOAT, ColumnType.INT)) -> list[str]:
     return [f for f in schema.features if schema.columns[f].type in types]
@@ -51,19 +53,19 @@ def profile_from(distributions: list[Distribution]) -> Profile:
     )
 
 
-def test_no_shift_no_alarm(profile, window, drift_settings):
-    result = compare(profile, frame_counts(window, profile), drift_settings)
+def test_no_shift_no_alarm(profile, window, drift_settings, alpha):
+    result = compare(profile, frame_counts(window, profile), drift_settings, alpha)
     assert result.judged
     assert result.drifted == []
-    assert all(f.q_value is not None and f.q_value > drift_settings.fdr for f in result.features)
+    assert all(f.q_value is not None and f.q_value > alpha for f in result.features)
 
 
 def test_mean_shift_of_each_numeric_feature_is_detected_alone(
-    profile, window, schema, drift_settings
+    profile, window, schema, drift_settings, alpha
 ):
     for name in numeric_features(schema):
         result = compare(
-            profile, frame_counts(mean_shift(window, name, 0.3), profile), drift_settings
+            profile, frame_counts(mean_shift(window, name, 0.3), profile), drift_settings, alpha
         )
         assert result.drifted == [name]
         (found,) = [f for f in result.features if f.feature == name]
@@ -73,14 +75,14 @@ def test_mean_shift_of_each_numeric_feature_is_detected_alone(
         assert found.moved, "the explanation names the bins that moved"
 
 
-def test_new_category_at_one_percent_is_detected(profile, window, schema, drift_settings):
+def test_new_category_at_one_percent_is_detected(profile, window, schema, drift_settings, alpha):
     categories = [f for f in schema.features if schema.columns[f].type == ColumnType.CATEGORY]
     if not categories:
         pytest.skip("the schema has no category feature")
     name = categories[0]
     changed = window.copy()
     changed.loc[changed.sample(frac=0.01, random_state=0).index, name] = "brand-new"
-    result = compare(profile, frame_counts(changed, profile), drift_settings)
+    result = compare(profile, frame_counts(changed, profile), drift_settings, alpha)
     assert result.drifted == [name]
     (found,) = [f for f in result.features if f.feature == name]
     assert found.effect is not None
@@ -90,10 +92,10 @@ def test_new_category_at_one_percent_is_detected(profile, window, schema, drift_
     assert found.moved[0].current_share == pytest.approx(0.01, abs=0.001)
 
 
-def test_unit_change_is_drift(profile, window, schema, drift_settings):
+def test_unit_change_is_drift(profile, window, schema, drift_settings, alpha):
     name = numeric_features(schema, (ColumnType.FLOAT,))[0]
     changed = window.assign(**{name: window[name] * 100})
-    result = compare(profile, frame_counts(changed, profile), drift_settings)
+    result = compare(profile, frame_counts(changed, profile), drift_settings, alpha)
     assert name in result.drifted
 
 
@@ -108,8 +110,8 @@ def test_benjamini_hochberg_controls_alarms_over_many_null_features():
     windows, raw_alarms, alarms = 20, 0, 0
     for _ in range(windows):
         window = pd.DataFrame({f"x{i}": rng.normal(size=2000) for i in range(features)})
-        result = compare(profile, frame_counts(window, profile), settings)
-        raw_alarms += sum(f.p_value <= settings.fdr for f in result.features)
+        result = compare(profile, frame_counts(window, profile), settings, FDR)
+        raw_alarms += sum(f.p_value <= FDR for f in result.features)
         alarms += len(result.drifted)
     assert raw_alarms > 0.03 * features * windows, "unadjusted, about 5 % of features alarm"
     assert alarms <= 2, "adjusted, a window alarms at most at the FDR when nothing changed"
@@ -122,8 +124,8 @@ def test_min_effect_suppresses_a_negligible_shift_on_a_huge_window():
     settings = DriftSettings()  # min_effect 0.05 SD
     tiny = frame_counts(pd.DataFrame({"x": rng.normal(0.02, 1, n)}), profile)
     real = frame_counts(pd.DataFrame({"x": rng.normal(0.1, 1, n)}), profile)
-    (negligible,) = compare(profile, tiny, settings).features
-    (large,) = compare(profile, real, settings).features
+    (negligible,) = compare(profile, tiny, settings, FDR).features
+    (large,) = compare(profile, real, settings, FDR).features
     assert negligible.q_value is not None
     assert negligible.q_value < 1e-6, "significant..."
     assert negligible.effect is not None
@@ -138,7 +140,7 @@ def test_null_share_change_is_an_effect_of_a_numeric_feature():
     profile = profile_from([numeric_distribution("x", reference, 20)])
     window = pd.Series(np.where(rng.random(20_000) < 0.2, np.nan, rng.normal(size=20_000)))
     (found,) = compare(
-        profile, frame_counts(window.to_frame("x"), profile), DriftSettings()
+        profile, frame_counts(window.to_frame("x"), profile), DriftSettings(), FDR
     ).features
     assert found.drifted
     assert found.null_effect is not None
@@ -147,10 +149,10 @@ def test_null_share_change_is_an_effect_of_a_numeric_feature():
     assert not found.effect.large
 
 
-def test_small_window_is_reported_not_judged(profile, window, schema, drift_settings):
+def test_small_window_is_reported_not_judged(profile, window, schema, drift_settings, alpha):
     name = numeric_features(schema)[0]
     small = mean_shift(window.head(drift_settings.min_rows - 1), name, 2.0)
-    result = compare(profile, frame_counts(small, profile), drift_settings)
+    result = compare(profile, frame_counts(small, profile), drift_settings, alpha)
     assert not result.judged
     assert result.drifted == []
     (found,) = [f for f in result.features if f.feature == name]
@@ -159,16 +161,16 @@ def test_small_window_is_reported_not_judged(profile, window, schema, drift_sett
     assert found.p_value < 1e-6, "the statistics are still there to read"
 
 
-def test_counts_must_match_the_profile_bins(profile, drift_settings):
+def test_counts_must_match_the_profile_bins(profile, drift_settings, alpha):
     name = next(iter(profile.features))
     broken = WindowCounts(
         600, {**{n: d.binned for n, d in profile.features.items()}, name: Binned((600,))}
     )
     with pytest.raises(ValueError, match=name):
-        compare(profile, broken, drift_settings)
+        compare(profile, broken, drift_settings, alpha)
 
 
-def test_score_drift_and_decision_rates(drift_settings):
+def test_score_drift_and_decision_rates(drift_settings, alpha):
     rng = np.random.default_rng(8)
     holdout = pd.Series(rng.beta(1, 20, 50_000))
     score = numeric_distribution("score", holdout, 20)
@@ -190,8 +192,8 @@ def test_score_drift_and_decision_rates(drift_settings):
             {"approve": 9000, "review": 1000},
         )
 
-    same = prediction_drift(profile, counts(rng.beta(1, 20, 10_000)), drift_settings)
-    moved = prediction_drift(profile, counts(rng.beta(1.3, 20, 10_000)), drift_settings)
+    same = prediction_drift(profile, counts(rng.beta(1, 20, 10_000)), drift_settings, alpha)
+    moved = prediction_drift(profile, counts(rng.beta(1.3, 20, 10_000)), drift_settings, alpha)
     assert not same.score.drifted
     assert moved.score.drifted
     assert same.decision_rates["review"] == (0.1, 0.1)
@@ -204,10 +206,10 @@ def test_a_neutral_schema_works_end_to_end():
     schema = settings.data_schema
     profile = profile_of(rows_of(schema, 20_000, seed=11), schema)
     window = rows_of(schema, 10_000, seed=12)
-    drift = settings.monitoring.drift
-    assert compare(profile, frame_counts(window, profile), drift).drifted == []
+    drift, fdr = settings.monitoring.drift, settings.monitoring.test_alpha
+    assert compare(profile, frame_counts(window, profile), drift, fdr).drifted == []
     name = numeric_features(schema, (ColumnType.FLOAT,))[0]
-    shifted = compare(profile, frame_counts(mean_shift(window, name, 0.3), profile), drift)
+    shifted = compare(profile, frame_counts(mean_shift(window, name, 0.3), profile), drift, fdr)
     assert shifted.drifted == [name]
     kinds = {profile.features[f].kind for f in schema.features}
     assert kinds == {"numeric", "categorical"}

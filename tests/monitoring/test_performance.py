@@ -19,8 +19,16 @@ from modelops.monitoring.performance import (
     trained_until,
 )
 from modelops.monitoring.spc import MEAN_SCORE, InControl, control_charts, log_statistics
+from modelops.training.metrics import Estimate
 
 NOW = pd.Timestamp("2025-06-01", tz="UTC")
+
+
+def exact(value: float) -> Estimate:
+    """A holdout ROC-AUC known without error."""
+    return Estimate(value, value, value)
+
+
 SETTINGS = Settings.model_validate(
     {  # a neutral schema: nothing here is about the example
         "schema": {
@@ -43,6 +51,7 @@ SETTINGS = Settings.model_validate(
     }
 )
 COMPLETE = {label: ArrivalCurve(np.array([0.0]), np.array([1.0]), 1) for label in (1, 0)}
+ALPHA = SETTINGS.monitoring.test_alpha
 A, B = -2.0, 1.5  # the true model: P(positive | signal) = expit(A + B * signal)
 
 
@@ -89,20 +98,20 @@ def test_intervals_cover_the_true_auc():
 def test_a_stable_mature_window_is_judged_and_not_decayed():
     window = world(6000, seed=1)
     holdout_auc = roc_auc_score(world(20_000, seed=2)["label"], world(20_000, seed=2)["score"])
-    (found,) = live_performance(window, NOW, COMPLETE, SETTINGS, {"m:v1": holdout_auc})
+    (found,) = live_performance(window, NOW, COMPLETE, SETTINGS, {"m:v1": exact(holdout_auc)})
     assert found.status == Status.JUDGED
     assert set(found.metrics) == set(DECAY_METRICS)
     assert found.auc_floor == pytest.approx(holdout_auc - 0.02)
-    assert not found.decayed
+    assert not found.decayed(ALPHA)
     assert found.label_free_reliable  # calibrated scores: the label-free estimate holds
 
 
 def test_a_concept_shift_with_unchanged_inputs_is_caught_by_the_labels():
     stable, shifted = world(6000, seed=1), world(6000, seed=3, flipped=0.3)
     holdout_auc = roc_auc_score(world(20_000, seed=2)["label"], world(20_000, seed=2)["score"])
-    (found,) = live_performance(shifted, NOW, COMPLETE, SETTINGS, {"m:v1": holdout_auc})
+    (found,) = live_performance(shifted, NOW, COMPLETE, SETTINGS, {"m:v1": exact(holdout_auc)})
     assert found.status == Status.JUDGED
-    assert found.decayed
+    assert found.decayed(ALPHA)
     assert found.metrics["roc_auc"].ci_high < holdout_auc - SETTINGS.monitoring.max_auc_drop
     assert found.label_free_reliable is False  # the scores no longer mean what they say
     # the inputs and scores did not move: their charts stay quiet
@@ -118,22 +127,23 @@ def test_an_immature_window_is_shown_but_not_judged():
     half = {
         label: ArrivalCurve(np.array([0.0, 100.0]), np.array([0.5, 1.0]), 1) for label in (1, 0)
     }
-    (found,) = live_performance(shifted, NOW, half, SETTINGS, {"m:v1": 0.85})
+    (found,) = live_performance(shifted, NOW, half, SETTINGS, {"m:v1": exact(0.85)})
     assert found.status == Status.PROVISIONAL
     assert found.completeness == pytest.approx(0.5)
     assert found.metrics["roc_auc"].value < 0.8  # shown...
-    assert not found.decayed  # ...not judged
+    assert found.below_floor(ALPHA)  # shown below the floor...
+    assert not found.decayed(ALPHA)  # ...but not judged
     assert found.label_free_reliable is None
 
 
 def test_few_labelled_positives_are_not_judged_and_an_unknown_version_is_not_compared():
     window = world(60, seed=4)
     window["model_version"] = "m:v9"
-    (found,) = live_performance(window, NOW, COMPLETE, SETTINGS, {"m:v1": 0.85})
+    (found,) = live_performance(window, NOW, COMPLETE, SETTINGS, {"m:v1": exact(0.85)})
     assert found.positives < SETTINGS.monitoring.labels.min_positives
     assert found.status == Status.TOO_FEW_POSITIVES
     assert found.holdout_auc is None
-    assert not found.decayed
+    assert not found.decayed(ALPHA)
 
 
 def test_each_version_and_route_is_measured_on_its_own():
@@ -143,11 +153,28 @@ def test_each_version_and_route_is_measured_on_its_own():
             world(3000, seed=6, flipped=0.5).assign(route="challenger", model_version="m:v2"),
         ]
     )
-    found = live_performance(window, NOW, COMPLETE, SETTINGS, {"m:v1": 0.8, "m:v2": 0.8})
+    found = live_performance(
+        window, NOW, COMPLETE, SETTINGS, {"m:v1": exact(0.8), "m:v2": exact(0.8)}
+    )
     by_route = {(f.model_version, f.route): f for f in found}
     assert set(by_route) == {("m:v1", "champion"), ("m:v2", "challenger")}
-    assert not by_route["m:v1", "champion"].decayed
-    assert by_route["m:v2", "challenger"].decayed
+    assert not by_route["m:v1", "champion"].decayed(ALPHA)
+    assert by_route["m:v2", "challenger"].decayed(ALPHA)
+
+
+def test_the_holdouts_own_error_is_not_mistaken_for_decay():
+    window = world(6000, seed=1)
+    live = roc_auc_score(window["label"], window["score"])
+    floor = live + 0.03  # the live ROC-AUC sits 0.03 under the floor...
+    holdout = floor + SETTINGS.monitoring.max_auc_drop
+    (sure,) = live_performance(window, NOW, COMPLETE, SETTINGS, {"m:v1": exact(holdout)})
+    assert sure.decayed(ALPHA)  # ...a decay against an exactly known holdout...
+    unsure = Estimate(holdout, holdout - 0.08, holdout + 0.08)  # ...a small holdout's luck
+    (found,) = live_performance(window, NOW, COMPLETE, SETTINGS, {"m:v1": unsure})
+    assert found.floor_p is not None
+    assert sure.floor_p is not None
+    assert found.floor_p > sure.floor_p
+    assert not found.decayed(ALPHA)
 
 
 LINEAGE = {
@@ -158,7 +185,7 @@ LINEAGE = {
 
 def test_staleness_is_the_age_of_the_training_data():
     assert trained_until(LINEAGE) == pd.Timestamp("2025-03-30 23:59:44", tz="UTC")
-    assert holdout_metric(LINEAGE) == 0.877
+    assert holdout_metric(LINEAGE) == Estimate(0.877, 0.866, 0.889)
     old = staleness(LINEAGE, pd.Timestamp("2025-06-01", tz="UTC"), SETTINGS.monitoring)
     assert old.age_days == pytest.approx(62.0, abs=0.01)
     assert old.stale  # limit 56 days

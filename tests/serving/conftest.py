@@ -14,8 +14,11 @@ from pytest_postgresql import factories
 from modelops.serving.contract import ApiNames
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "modelops", "password": "modelops"}
-postgresql_server = factories.postgresql_noproc(**PG)
-postgresql_database = factories.postgresql("postgresql_server", dbname="modelops_test")
+# Database names of this run's own: another suite may run at the same time (the adoption
+# tests run the adopted copies' suites side by side).
+DATABASE = os.environ.get("MODELOPS_TEST_DATABASE", "modelops")
+postgresql_server = factories.postgresql_noproc(**PG, dbname=f"{DATABASE}_tests")
+postgresql_database = factories.postgresql("postgresql_server", dbname=f"{DATABASE}_test")
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import httpx
+from prometheus_client import REGISTRY
 
 from modelops.serving.edge import SERVER_ERROR, Edge, Endpoint
 from modelops.serving.problem import MAX_DETAIL, escape, reshape
@@ -69,3 +70,29 @@ async def call_with(app, body: bytes, media_type: str):
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://edge") as client:
         return await client.post("/predict", content=body, headers={"content-type": media_type})
+
+
+def test_refused_fields_are_counted_by_schema_column_and_others_as_one():
+    async def app(scope, receive, send):  # BentoML's answer to a record that breaks rules
+        await receive()
+        detail = [
+            {"loc": ["body", "records", 3, "signal"], "msg": "must be at least 0"},
+            {"loc": ["body", "records", 4, "signal"], "msg": "must be at least 0"},
+            {"loc": ["body", "records", 4, "made_up_123"], "msg": "extra inputs"},
+        ]
+        body = json.dumps({"error": "invalid", "detail": detail}).encode()
+        await send({"type": "http.response.start", "status": 400, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    edge = Edge(app, [Endpoint("/predict")], max_body_bytes=1000, fields=["signal", "worth"])
+
+    def count(field: str) -> float:
+        return REGISTRY.get_sample_value("modelops_refused_fields_total", {"field": field}) or 0
+
+    before = {field: count(field) for field in ("signal", "worth", "other", "made_up_123")}
+    answer = asyncio.run(call_with(edge, b'{"records": []}', "application/json"))
+    assert answer.status_code == 400
+    assert count("signal") - before["signal"] == 2
+    assert count("other") - before["other"] == 1  # a name the client chose is no label
+    assert count("worth") == before["worth"]
+    assert count("made_up_123") == 0

@@ -23,6 +23,14 @@ and asks each detector for findings:
 A finding is a warning or calls for retraining; the verdict is the worst of them. Only
 evidence that persists calls for retraining (decayed labels, k of n alarming windows,
 age), so one noisy window does not retrain.
+
+False alarms share one budget, ``monitoring.false_alarm_rate``: the chance that a check
+of a stream where nothing changed finds anything. The control charts take one alarm per
+``control.arl`` windows; data drift (Benjamini-Hochberg across features), prediction
+drift (Bonferroni across versions and routes) and decay (Bonferroni across the windows,
+versions and routes it tests) each take a third of the rest (``test_alpha``). Upstream
+findings are counts of what the schema or the reference never saw, not tests.
+bench/detection.py measures the rate all detectors reach together.
 """
 
 from __future__ import annotations
@@ -196,11 +204,14 @@ def data_drift(context: Context) -> tuple[list[Finding], list[str]]:
         return [], [*lines, "No champion with a reference profile: drift not checked."]
     chosen = context.settings.monitoring.drift
     result = drifts.compare(
-        profile, counts.log_counts(context.engine, profile, context.latest), chosen
+        profile,
+        counts.log_counts(context.engine, profile, context.latest),
+        chosen,
+        context.settings.monitoring.test_alpha,
     )
     lines += [
         f"{result.rows:,} answered requests against {champion}'s training rows: chi-square "
-        f"per feature, Benjamini-Hochberg at FDR {chosen.fdr:g}; drifted only when the "
+        f"per feature, Benjamini-Hochberg at FDR {result.fdr:.3g}; drifted only when the "
         f"effect reaches its minimum ({chosen.min_effect:g} SD for numbers, "
         f"{chosen.min_effect_category:g} of rows moved for categories)."
         + ("" if result.judged else f" Under {chosen.min_rows} rows: reported, not judged."),
@@ -251,18 +262,21 @@ def prediction_drift(context: Context) -> tuple[list[Finding], list[str]]:
 
 
 def _prediction_drifts(context: Context) -> list[tuple[drifts.PredictionDrift, int]]:
-    """Each version's routes in the latest window, binned by its own profile."""
+    """Each version's routes in the latest window, binned by its own profile, each
+    tested at its share of the budget."""
     chosen, window = context.settings.monitoring.drift, context.latest
-    found = []
-    for tag, profile in sorted(context.profiles.items()):
-        if profile is None:
-            continue
-        for binned in counts.log_prediction_counts(
-            context.engine, profile, window.start, window.end
-        ):
-            if binned.model_version == tag:
-                found.append((drifts.prediction_drift(profile, binned, chosen), binned.rows))
-    return found
+    binned = [
+        (profile, found)
+        for tag, profile in sorted(context.profiles.items())
+        if profile is not None
+        for found in counts.log_prediction_counts(context.engine, profile, window.start, window.end)
+        if found.model_version == tag
+    ]
+    alpha = context.settings.monitoring.test_alpha / max(len(binned), 1)
+    return [
+        (drifts.prediction_drift(profile, found, chosen, alpha), found.rows)
+        for profile, found in binned
+    ]
 
 
 def agreement(context: Context) -> tuple[list[Finding], list[str]]:
@@ -323,7 +337,8 @@ def upstream_changes(context: Context) -> tuple[list[Finding], list[str]]:
 
 def decay(context: Context) -> tuple[list[Finding], list[str]]:
     """Live performance of each version and route: on the latest mature window, judged;
-    on newer windows, provisional (a warning at most)."""
+    on newer windows, provisional (a warning at most). Each tested against its floor at
+    its share of the budget."""
     settings = context.settings
     lines = ["## Performance from delayed labels", ""]
     mature = context.maturity.index[context.maturity["mature"]]
@@ -336,51 +351,62 @@ def decay(context: Context) -> tuple[list[Finding], list[str]]:
         for tag, found in context.lineages.items()
         if found and (value := performance.holdout_metric(found)) is not None
     }
+    results = [
+        (window, result)
+        for window in windows
+        for result in performance.live_performance(
+            context.outcomes[context.outcomes["window"] == window],
+            context.now,
+            context.curves,
+            settings,
+            holdout,
+        )
+    ]
+    tested = sum(result.floor_p is not None for _, result in results)
+    alpha = settings.monitoring.test_alpha / max(tested, 1)
     lines += [
         f"Judged on the latest window whose labels are expected at least "
         f"{settings.monitoring.labels.min_maturity:.0%} in"
         + ("" if judged is not None else " (none yet)")
         + f"; newer windows are provisional. Intervals "
-        f"{settings.evaluation.bootstrap.confidence:.0%} bootstrap.",
+        f"{settings.evaluation.bootstrap.confidence:.0%} bootstrap; below the floor: "
+        f"one-sided p under {alpha:.2g} (the live and holdout errors together).",
         "",
         "| window | version | route | rows | labelled | positives | labels in | status "
-        "| ROC-AUC | holdout | floor |",
-        "|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|",
+        "| ROC-AUC | holdout | floor | p |",
+        "|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|",
     ]
     findings = []
-    for window in windows:
-        rows = context.outcomes[context.outcomes["window"] == window]
-        for result in performance.live_performance(
-            rows, context.now, context.curves, settings, holdout
-        ):
-            auc = result.metrics.get("roc_auc")
-            shown = (
-                "n/a" if auc is None else f"{auc.value:.3f} [{auc.ci_low:.3f}, {auc.ci_high:.3f}]"
-            )
-            lines.append(
-                f"| {window:%Y-%m-%d} | {result.model_version} | {result.route} | {result.rows:,} "
-                f"| {result.labelled:,} | {result.positives:,} | {result.completeness:.0%} "
-                f"| {result.status} | {shown} | {_number(result.holdout_auc)} "
-                f"| {_number(result.auc_floor)} |"
-            )
-            found = _decayed(result, window)
-            if found is not None:
-                findings.append(found)
+    for window, result in results:
+        auc = result.metrics.get("roc_auc")
+        shown = "n/a" if auc is None else f"{auc.value:.3f} [{auc.ci_low:.3f}, {auc.ci_high:.3f}]"
+        lines.append(
+            f"| {window:%Y-%m-%d} | {result.model_version} | {result.route} | {result.rows:,} "
+            f"| {result.labelled:,} | {result.positives:,} | {result.completeness:.0%} "
+            f"| {result.status} | {shown} | {_number(result.holdout_auc)} "
+            f"| {_number(result.auc_floor)} | {_number(result.floor_p, '.2g')} |"
+        )
+        found = _decayed(result, window, alpha)
+        if found is not None:
+            findings.append(found)
     return findings, lines
 
 
-def _decayed(result: performance.LivePerformance, window: pd.Timestamp) -> Finding | None:
-    """Retrain when a judged window decayed; warn when a provisional one's interval lies
-    below the floor already (its labels are not all in: a warning, not a verdict)."""
-    auc, floor = result.metrics.get("roc_auc"), result.auc_floor
-    if auc is None or floor is None or auc.ci_high >= floor:
+def _decayed(
+    result: performance.LivePerformance, window: pd.Timestamp, alpha: float
+) -> Finding | None:
+    """Retrain when a judged window decayed; warn when a provisional one is below the
+    floor already (its labels are not all in: a warning, not a verdict)."""
+    auc = result.metrics.get("roc_auc")
+    if auc is None or not result.below_floor(alpha):
         return None
     measured = (
         f"{result.model_version} ({result.route}) ROC-AUC {auc.value:.3f} "
         f"[{auc.ci_low:.3f}, {auc.ci_high:.3f}] in the window from {window:%Y-%m-%d} is below "
-        f"its holdout {_number(result.holdout_auc)} less monitoring.max_auc_drop"
+        f"its holdout {_number(result.holdout_auc)} less monitoring.max_auc_drop "
+        f"(p {result.floor_p:.2g})"
     )
-    if result.decayed:
+    if result.decayed(alpha):
         return Finding("decay", "retrain", measured)
     if result.status == performance.Status.PROVISIONAL:
         return Finding("decay", "warn", f"{measured} (provisional: {result.completeness:.0%} in)")

@@ -10,7 +10,9 @@ Per feature, two questions, both from the bins alone (counts, and sums for numbe
    (location, spread, shape, tails, nulls, unseen levels), and needs only the counts the
    profile stores. A binned two-sample KS would miss changes in the null and unseen
    bins and is conservative on ties. Across features, Benjamini-Hochberg keeps the
-   false-discovery rate at ``drift.fdr`` (``scipy.stats.false_discovery_control``).
+   false-discovery rate at the check's share of ``monitoring.false_alarm_rate``
+   (``scipy.stats.false_discovery_control``; with nothing changed, that is the chance
+   of any false alarm).
 2. **Is the change big enough to matter?** On a large window every shift is
    significant, so a feature drifts only when its effect reaches the smallest effect
    worth an alarm too (``min_effect``, ``min_effect_category``). These distances sum
@@ -242,10 +244,10 @@ def moved_bins(reference: Distribution, current: np.ndarray) -> tuple[MovedBin, 
 
 
 def compare_distribution(
-    reference: Distribution, window: Binned, settings: DriftSettings
+    reference: Distribution, window: Binned, settings: DriftSettings, alpha: float
 ) -> FeatureDrift:
-    """One distribution's test, effects and explanation; its q-value is its p-value
-    and it is judged on its own (``compare`` adjusts across features)."""
+    """One distribution's test (at level ``alpha``), effects and explanation; its q-value
+    is its p-value and it is judged on its own (``compare`` adjusts across features)."""
     current = np.asarray(window.counts, dtype=np.int64)
     sums_needed = len(current) - 1 if reference.kind == "numeric" else 0
     if len(current) != len(reference.counts) or len(window.sums) != sums_needed:
@@ -270,7 +272,7 @@ def compare_distribution(
         effect=effect,
         null_effect=null_effect,
         judged=judged,
-        drifted=judged and p <= settings.fdr and _large(effect, null_effect),
+        drifted=judged and p <= alpha and _large(effect, null_effect),
         moved=moved_bins(reference, current),
     )
 
@@ -279,36 +281,39 @@ def _large(effect: Effect | None, null_effect: Effect | None) -> bool:
     return any(e is not None and e.large for e in (effect, null_effect))
 
 
-def compare(profile: Profile, counts: WindowCounts, settings: DriftSettings) -> DriftResult:
+def compare(
+    profile: Profile, counts: WindowCounts, settings: DriftSettings, fdr: float
+) -> DriftResult:
     """Every feature of the window against the profile, with Benjamini-Hochberg
-    q-values across features; a feature drifts when its q-value is at most
-    ``drift.fdr`` and its (bias-corrected) effect reaches its minimum."""
+    q-values across features; a feature drifts when its q-value is at most ``fdr`` and
+    its (bias-corrected) effect reaches its minimum."""
     single = [
-        compare_distribution(reference, counts.features[name], settings)
+        compare_distribution(reference, counts.features[name], settings, fdr)
         for name, reference in profile.features.items()
     ]
     judged = counts.rows >= settings.min_rows
     if not judged:
-        return DriftResult(counts.rows, False, settings.fdr, tuple(single))
+        return DriftResult(counts.rows, False, fdr, tuple(single))
     q_values = stats.false_discovery_control([f.p_value for f in single], method="bh")
     features = tuple(
-        replace(f, q_value=float(q), drifted=q <= settings.fdr and _large(f.effect, f.null_effect))
+        replace(f, q_value=float(q), drifted=q <= fdr and _large(f.effect, f.null_effect))
         for f, q in zip(single, q_values, strict=True)
     )
-    return DriftResult(counts.rows, True, settings.fdr, features)
+    return DriftResult(counts.rows, True, fdr, features)
 
 
 def prediction_drift(
-    profile: Profile, counts: PredictionCounts, settings: DriftSettings
+    profile: Profile, counts: PredictionCounts, settings: DriftSettings, alpha: float
 ) -> PredictionDrift:
-    """A version's and route's scores against the holdout's, and its decision rates
-    beside the holdout's (at the version's own thresholds, partial automation)."""
+    """A version's and route's scores against the holdout's (a test at level
+    ``alpha``), and its decision rates beside the holdout's (at the version's own
+    thresholds, partial automation)."""
     rows = max(counts.rows, 1)
     decisions = sorted(set(profile.decisions.rates) | set(counts.decisions))
     return PredictionDrift(
         model_version=counts.model_version,
         route=counts.route,
-        score=compare_distribution(profile.score, counts.score, settings),
+        score=compare_distribution(profile.score, counts.score, settings, alpha),
         decision_rates={
             d: (profile.decisions.rates.get(d, 0.0), counts.decisions.get(d, 0) / rows)
             for d in decisions

@@ -10,11 +10,11 @@ scores, as on the holdout), each with a seeded, vectorised percentile-bootstrap 
 - ``too few positives`` with fewer than ``labels.min_positives`` labelled positives,
 - ``provisional`` while its expected label completeness is below ``labels.min_maturity``
   (labels.py),
-- else ``judged``: it has decayed when the upper end of its ROC-AUC interval lies below
-  its version's holdout ROC-AUC at training time (the lineage's point value) minus
-  ``monitoring.max_auc_drop``: the live ROC-AUC is below that floor with one-sided
-  confidence (1 + ``confidence``) / 2 (0.975 by default). The holdout's own uncertainty
-  is left to the allowed drop.
+- else ``judged``: it has decayed when its live ROC-AUC lies below its version's holdout
+  ROC-AUC at training time minus ``monitoring.max_auc_drop`` (the floor), by a one-sided
+  z-test at the level the check gives it: the difference over the standard errors of
+  both, each read off its bootstrap interval's width (the holdout's from the lineage),
+  so a small holdout's own luck is not mistaken for decay.
 
 Staleness: the model's age is the days since its training data ended (the lineage's
 train ``time_max``). Performance by age, per week after that end, shows decay on the
@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from modelops.config import MonitoringSettings, Settings
 from modelops.monitoring.labels import (
@@ -99,18 +100,16 @@ class LivePerformance:
     metrics: dict[str, Estimate] = field(default_factory=dict)
     holdout_auc: float | None = None  # the version's at training time
     auc_floor: float | None = None  # holdout_auc - monitoring.max_auc_drop
+    floor_p: float | None = None  # one-sided p-value of "live ROC-AUC is at the floor"
     expected_auc: Estimate | None = None  # from the scores alone, if they are calibrated
 
-    @property
-    def decayed(self) -> bool:
-        """Judged, and the ROC-AUC interval lies wholly below the floor."""
-        auc = self.metrics.get("roc_auc")
-        return (
-            self.status == Status.JUDGED
-            and auc is not None
-            and self.auc_floor is not None
-            and auc.ci_high < self.auc_floor
-        )
+    def below_floor(self, alpha: float) -> bool:
+        """The live ROC-AUC is below the floor at level ``alpha`` (judged or not)."""
+        return self.floor_p is not None and self.floor_p < alpha
+
+    def decayed(self, alpha: float) -> bool:
+        """Judged, and below the floor at level ``alpha``."""
+        return self.status == Status.JUDGED and self.below_floor(alpha)
 
     @property
     def label_free_reliable(self) -> bool | None:
@@ -128,12 +127,12 @@ def live_performance(
     now: pd.Timestamp,
     curves: dict[int, ArrivalCurve],
     settings: Settings,
-    holdout_auc: Mapping[str, float],
+    holdout_auc: Mapping[str, Estimate],
 ) -> list[LivePerformance]:
     """Each model version and route of ``outcomes`` (one window of labels.load_outcomes,
-    ``fields=settings.evaluation.costs.columns()``), judged against the holdout
-    ROC-AUC of its version (``holdout_auc``: version -> value; a version missing there is
-    measured, not compared)."""
+    ``fields=settings.evaluation.costs.columns()``), measured against the holdout
+    ROC-AUC of its version (``holdout_auc``: version -> estimate; a version missing
+    there is measured, not compared)."""
     labels, monitoring = settings.monitoring.labels, settings.monitoring
     found = []
     for (version, route), group in outcomes.groupby(["model_version", "route"], sort=True):
@@ -148,6 +147,8 @@ def live_performance(
         else:
             status = Status.JUDGED
         reference = holdout_auc.get(str(version))
+        metrics = estimates(labelled, "label", "score", settings)
+        floor = None if reference is None else reference.value - monitoring.max_auc_drop
         found.append(
             LivePerformance(
                 model_version=str(version),
@@ -157,13 +158,34 @@ def live_performance(
                 positives=positives,
                 completeness=completeness,
                 status=status,
-                metrics=estimates(labelled, "label", "score", settings),
-                holdout_auc=reference,
-                auc_floor=None if reference is None else reference - monitoring.max_auc_drop,
+                metrics=metrics,
+                holdout_auc=None if reference is None else reference.value,
+                auc_floor=floor,
+                floor_p=_floor_p(metrics.get("roc_auc"), reference, floor, settings),
                 expected_auc=expected_auc(group["score"].to_numpy(dtype=float), settings),
             )
         )
     return found
+
+
+def _floor_p(
+    live: Estimate | None, holdout: Estimate | None, floor: float | None, settings: Settings
+) -> float | None:
+    """One-sided p-value that the live ROC-AUC is at least ``floor``: a z-test with the
+    standard errors of both estimates (intervals at ``evaluation.bootstrap.confidence``)."""
+    if live is None or holdout is None or floor is None:
+        return None
+    confidence = settings.evaluation.bootstrap.confidence
+    error = float(np.hypot(standard_error(live, confidence), standard_error(holdout, confidence)))
+    if error == 0:
+        return 0.0 if live.value < floor else 1.0
+    return float(stats.norm.cdf((live.value - floor) / error))
+
+
+def standard_error(estimate: Estimate, confidence: float) -> float:
+    """The standard deviation of a normal estimate whose two-sided ``confidence``
+    interval is as wide as ``estimate``'s."""
+    return (estimate.ci_high - estimate.ci_low) / (2 * float(stats.norm.ppf((1 + confidence) / 2)))
 
 
 def _utc(value: Any) -> pd.Timestamp:
@@ -179,10 +201,14 @@ def trained_until(lineage: Mapping[str, Any]) -> pd.Timestamp | None:
     return None if end is None else _utc(end)
 
 
-def holdout_metric(lineage: Mapping[str, Any], name: str = "roc_auc") -> float | None:
-    """A metric of the version's holdout at training time (lineage: metrics)."""
+def holdout_metric(lineage: Mapping[str, Any], name: str = "roc_auc") -> Estimate | None:
+    """A metric of the version's holdout at training time, with its interval (lineage:
+    metrics; without one, the interval is the point)."""
     metric = lineage.get("metrics", {}).get(name)
-    return None if metric is None else float(metric["value"])
+    if metric is None:
+        return None
+    value = float(metric["value"])
+    return Estimate(value, float(metric.get("ci_low", value)), float(metric.get("ci_high", value)))
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -70,6 +70,8 @@ from modelops import paths
 from modelops.config import LabelSettings, Settings
 from modelops.errors import InputError
 from modelops.io import write_json
+from modelops.monitoring import check
+from modelops.monitoring.check import Verdict
 from modelops.monitoring.cli import OUT, STRATEGIES, WINDOW_WEEKS
 from modelops.vcs import git
 
@@ -85,18 +87,6 @@ INDEX = re.compile(r"(?:^|\.)(\d+)(?:\.|$)")  # a record's position in a field e
 
 class TimelapseError(InputError):
     """The time-lapse cannot run (no simulator, no model, no monitoring check)."""
-
-
-class Verdict(Protocol):
-    """What ``monitoring.check.run`` returns (its contract)."""
-
-    @property
-    def level(self) -> str: ...  # ok | warn | retrain
-
-    @property
-    def reasons(self) -> list[str]: ...
-
-    def to_json(self) -> dict[str, Any]: ...
 
 
 Check = Callable[..., Verdict]  # check.run(root, settings, log_url, now=..., out=...)
@@ -787,13 +777,6 @@ def _line(week: Week, options: Options, first: int, elapsed: float) -> str:
 # --- the whole replay --------------------------------------------------------------------
 
 
-def default_check() -> Check:
-    """``modelops.monitoring.check.run``."""
-    from modelops.monitoring import check
-
-    return check.run
-
-
 def run(
     root: Path,
     settings: Settings,
@@ -810,7 +793,7 @@ def run(
         raise TimelapseError(f"unknown strategies {sorted(unknown)}; known: {STRATEGIES}")
     if not (root / paths.MODEL).exists():
         raise TimelapseError(f"no model at {root / paths.MODEL}: run `make repro` first")
-    monitor = monitor or default_check()
+    monitor = monitor or check.run
     first = settings.simulator.weeks
     weeks = Weeks(settings, options.delays, options.seed)
     started = time.perf_counter()

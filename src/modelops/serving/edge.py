@@ -7,7 +7,8 @@ then the JSON itself (400 for invalid JSON, NaN or Infinity, or a key given twic
 error answer, ours or BentoML's, leaves as one problem shape (problem.py); client errors
 are logged once, without a traceback, escaped and rate-limited. It also serves /metrics:
 request counts and durations labelled with the endpoint from a fixed set (any other path
-counts as ``other``), so a client cannot create series.
+counts as ``other``), and the fields at fault in refused records labelled with the
+schema's column (any other as ``other``), so a client cannot create series.
 """
 
 from __future__ import annotations
@@ -59,10 +60,17 @@ class Endpoint:
 class Edge:
     """The checks, error shape, client-error log and HTTP metrics of the service."""
 
-    def __init__(self, app: App, endpoints: Iterable[Endpoint], max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: App,
+        endpoints: Iterable[Endpoint],
+        max_body_bytes: int,
+        fields: Iterable[str] = (),
+    ) -> None:
         self.app = app
         self.endpoints = {e.path: e for e in endpoints}
         self.labels = frozenset(self.endpoints) | frozenset(SYSTEM_PATHS)
+        self.fields = frozenset(fields)  # the schema's columns: labels of refused fields
         self.max_body_bytes = max_body_bytes
         self.log_limit = LogLimit()
         # labelled metric series, looked up once: labels() costs more than the update
@@ -200,6 +208,10 @@ class Edge:
         method: str,
         headers: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
+        for error in found.errors if found.status == 400 else ():
+            parts = reversed(error.field.split("."))  # e.g. records.3.<column>
+            field = next((part for part in parts if part in self.fields), OTHER)
+            telemetry.REFUSED_FIELDS.labels(field=field).inc()
         if found.status < 500 and not self.log_limit.allow():
             telemetry.CLIENT_ERRORS_UNLOGGED.inc()
         elif found.status < 500:

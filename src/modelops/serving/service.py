@@ -241,5 +241,5 @@ class ModelService(Bundle):
 
 
 ModelService.add_asgi_middleware(  # type: ignore[attr-defined]  # a bentoml.Service at runtime
-    Edge, endpoints=ENDPOINTS, max_body_bytes=SERVING.max_body_bytes
+    Edge, endpoints=ENDPOINTS, max_body_bytes=SERVING.max_body_bytes, fields=SCHEMA.columns
 )

@@ -40,6 +40,12 @@ HTTP_IN_PROGRESS = metrics.Gauge(
     labelnames=["endpoint"],
     multiprocess_mode="livesum",
 )
+REFUSED_FIELDS = metrics.Counter(
+    name="modelops_refused_fields",
+    documentation="Fields at fault in refused requests (400), by schema column "
+    "(other: a field the schema lacks, or the body as a whole)",
+    labelnames=["field"],
+)
 CLIENT_ERRORS_UNLOGGED = metrics.Counter(
     name="modelops_client_errors_unlogged",
     documentation="Client errors (4xx) answered but not logged: over the log rate limit",

@@ -106,7 +106,7 @@ serve: repro build/requirements.txt ## build the Bento and serve it on HOST:PORT
 # DRY_RUN=1: count what would go, delete nothing.
 # NOW=<ISO 8601>: the end of the window checked (default: now).
 monitor: setup ## check the prediction log (MODELOPS_LOG_URL): reports/monitoring/report.md and verdict.json
-	modelops monitor $(if $(NOW),--now "$(NOW)")
+	modelops monitor $(if $(NOW),--now "$(NOW)") $(if $(METRICS_URL),--metrics-url "$(METRICS_URL)")
 
 # The example only (the simulator's weeks).
 timelapse: repro ## replay WEEKS (default 12) simulated weeks per retraining strategy (never, scheduled, drift): reports/timelapse/

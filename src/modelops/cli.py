@@ -86,6 +86,11 @@ def _monitoring_parsers(commands: argparse._SubParsersAction) -> None:
         "monitor", help="check the prediction log (MODELOPS_LOG_URL): report and verdict"
     )
     monitor.add_argument("--now", help="the end of the window checked, ISO 8601 (default: now)")
+    monitor.add_argument(
+        "--metrics-url",
+        default=os.environ.get("MODELOPS_METRICS_URL"),
+        help="the service's /metrics, to report what it refused (MODELOPS_METRICS_URL)",
+    )
     commands.add_parser(
         "notify", help="CI: open or update the monitoring issue; dispatch retraining on retrain"
     )
@@ -245,7 +250,8 @@ def _monitoring(args: argparse.Namespace, settings: Settings) -> int:
         end = dt.datetime.fromisoformat(args.now) if args.now else None
     except ValueError as exc:
         raise InputError(f"--now '{args.now}': not an ISO 8601 time ({exc})") from exc
-    verdict = check.run(Path(), settings, predlog.log_url(settings.serving.log), end)
+    log_url = predlog.log_url(settings.serving.log)
+    verdict = check.run(Path(), settings, log_url, end, metrics_url=args.metrics_url)
     print(
         f"{verdict.level.upper()}: {check.REPORTS / 'report.md'}, {check.REPORTS / 'verdict.json'}"
     )

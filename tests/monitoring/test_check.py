@@ -5,6 +5,9 @@ stale; the report and the verdict name every reason."""
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pandas as pd
@@ -13,6 +16,7 @@ from sklearn.metrics import roc_auc_score
 
 from modelops import paths
 from modelops.monitoring import check
+from modelops.serving.bento import free_port
 from modelops.serving.predlog import FEEDBACK, PREDICTIONS, make_engine, migrate
 
 NOW = pd.Timestamp("2026-03-01", tz="UTC")
@@ -187,3 +191,49 @@ def test_a_shadow_is_compared_with_the_champion_on_the_same_requests(tmp_path, s
     report = (tmp_path / "out/report.md").read_text()
     section = report.split("## Champion and challenger")[1].split("##")[0]
     assert f"on the {len(latest):,} requests both scored: score rank correlation 1.000" in section
+
+
+METRICS = b"""# HELP modelops_refused_fields_total Fields at fault in refused requests (400)
+# TYPE modelops_refused_fields_total counter
+modelops_refused_fields_total{field="signal"} 12.0
+modelops_refused_fields_total{field="other"} 3.0
+# HELP modelops_http_requests_total HTTP requests answered
+# TYPE modelops_http_requests_total counter
+modelops_http_requests_total{endpoint="/predict",status="200"} 900.0
+modelops_http_requests_total{endpoint="/predict",status="400"} 14.0
+"""
+
+
+@pytest.fixture
+def metrics_url() -> Iterator[str]:
+    """A /metrics on 127.0.0.1 with the service's refusal counters."""
+
+    class Metrics(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.end_headers()
+            self.wfile.write(METRICS)
+
+        def log_message(self, *args: object) -> None:  # quiet
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Metrics)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/metrics"
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_services_refusals_are_reported_per_field(tmp_path, settings, fresh, metrics_url):
+    frame, auc = synthetic(seed=1)
+    url = project(tmp_path, settings, frame, auc, fresh)
+    verdict = check.run(tmp_path, settings, url, NOW.to_pydatetime(), tmp_path / "a", metrics_url)
+    assert verdict.level == "ok", verdict.reasons  # shown, not judged: counters since start
+    report = (tmp_path / "a/report.md").read_text()
+    assert "fields at fault signal 12, other 3" in report
+    assert "/predict 400: 14" in report
+    down = f"http://127.0.0.1:{free_port()}/metrics"
+    check.run(tmp_path, settings, url, NOW.to_pydatetime(), tmp_path / "b", down)
+    assert "could not read" in (tmp_path / "b/report.md").read_text()

@@ -56,7 +56,8 @@ def test_a_stationary_rate_of_binomial_windows_keeps_the_arl():
     rate, rows = 0.02, 5000  # 100 expected positives per window
     h = decision_interval(SETTINGS.arl, K)
     counts = np.random.default_rng(1).binomial(rows, rate, size=(STREAMS, WINDOWS))
-    z = InControl.rate(rate).standardise(counts / rows, np.full(counts.shape, rows))
+    known = InControl(rate, np.sqrt(rate * (1 - rate)))  # the rate itself, not an estimate
+    z = known.standardise(counts / rows, np.full(counts.shape, rows))
     assert 0.75 * SETTINGS.arl < empirical_arl(z, h) < 1.33 * SETTINGS.arl
 
 
@@ -72,21 +73,63 @@ def test_a_one_sd_shift_is_caught_as_fast_as_siegmund_predicts():
     assert np.mean(big <= 4) > 0.99
 
 
-def test_charts_share_the_false_alarm_budget():
-    columns = ["a", "b", "c", "d"]
-    rng = np.random.default_rng(3)
-    means = pd.DataFrame(rng.standard_normal((5, 4)), columns=columns)
-    rows = pd.DataFrame(1, index=means.index, columns=columns)
-    charts = control_charts(means, rows, dict.fromkeys(columns, InControl(0.0, 1.0)), SETTINGS)
-    h = charts["a"].h
-    assert h == pytest.approx(decision_interval(4 * SETTINGS.arl, K))
-    # four independent charts together: a false alarm about once per `arl` windows
-    z = rng.standard_normal((4, STREAMS, WINDOWS))
+def in_control_windows(
+    charts: int, rows: np.ndarray, reference_se: float, streams: int, seed: int
+) -> np.ndarray:
+    """Window means of independent in-control charts (mean 0, SD 1 per row) whose
+    reference means were each estimated with error ``reference_se``: (charts, streams,
+    windows)."""
+    rng = np.random.default_rng(seed)
+    offset = rng.standard_normal((charts, streams, 1)) * reference_se
+    noise = rng.standard_normal((charts, streams, rows.size)) / np.sqrt(rows)
+    return offset + noise
+
+
+def latest_alarm_rate(means: np.ndarray, rows: np.ndarray, expected: InControl) -> float:
+    """How often any chart alarms in the latest window, calibrated as control_charts."""
+    columns = [str(i) for i in range(means.shape[0])]
+    frame = pd.DataFrame(means[:, 0, :].T, columns=columns)
+    counts = pd.DataFrame({c: rows for c in columns})
+    chart = control_charts(frame, counts, dict.fromkeys(columns, expected), SETTINGS)["0"]
+    z = expected.standardise(means, rows)
+    upper, lower = cusum(z, chart.k)
+    return float(((upper[..., -1] > chart.h) | (lower[..., -1] > chart.h)).any(axis=0).mean())
+
+
+@pytest.mark.parametrize(
+    ("rows", "reference_rows"),
+    [
+        (np.full(26, 30_000.0), 360_000),  # half a year of the example's weeks
+        (np.full(26, 200.0), 1_000),  # a small adoption: the reference barely larger
+        (np.full(26, 30_000.0), None),  # a reference known exactly
+    ],
+)
+def test_charts_together_keep_one_false_alarm_per_arl_checks(rows, reference_rows):
+    reference_se = 0.0 if reference_rows is None else 1 / np.sqrt(reference_rows)
+    means = in_control_windows(4, rows, reference_se, streams=40_000, seed=3)
+    rate = latest_alarm_rate(means, rows, InControl(0.0, 1.0, reference_se=reference_se))
+    assert rate <= 1 / SETTINGS.arl
+
+
+def test_the_reference_offset_would_add_up_in_a_textbook_chart():
+    """The same windows with the textbook h (no allowance for the shared offset) alarm
+    far more often than the budget: the allowance is needed, not decoration."""
+    rows, reference_se = np.full(26, 30_000.0), 1 / np.sqrt(360_000)
+    means = in_control_windows(1, rows, reference_se, streams=40_000, seed=4)
+    z = InControl(0.0, 1.0, reference_se=reference_se).standardise(means, rows)
     upper, lower = cusum(z, K)
-    alarms = ((upper > h) | (lower > h)).any(axis=0)
-    came = alarms.any(axis=1)
-    watched = np.where(came, alarms.argmax(axis=1) + 1, WINDOWS)
-    assert 0.8 * SETTINGS.arl < watched.sum() / came.sum() < 1.4 * SETTINGS.arl
+    h = decision_interval(SETTINGS.arl, K)
+    assert ((upper[..., -1] > h) | (lower[..., -1] > h)).mean() > 5 / SETTINGS.arl
+
+
+def test_a_large_shift_still_alarms_at_once_despite_the_allowances():
+    rows, reference_se = np.full(26, 30_000.0), 1 / np.sqrt(360_000)
+    expected = InControl(0.0, 1.0, reference_se=reference_se)
+    means = pd.DataFrame({"x": np.r_[np.zeros(25), 0.05]})  # a twentieth of an SD: 8.7 SEs
+    counts = pd.DataFrame({"x": rows})
+    chart = control_charts(means, counts, {"x": expected}, SETTINGS)["x"]
+    assert not chart.alarms[:-1].any()
+    assert chart.alarms[-1]
 
 
 def test_between_window_spread_stops_big_windows_from_alarming_all_the_time():
@@ -173,6 +216,7 @@ def test_a_feature_shift_alarms_on_its_chart_only():
         "z",
         "upper",
         "lower",
+        "k",
         "h",
         "alarm",
     ]

@@ -8,8 +8,15 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from modelops.errors import InputError
 from modelops.monitoring.counts import Window
-from modelops.monitoring.upstream import log_upstream, logged_fields, rejected_requests
+from modelops.monitoring.upstream import (
+    log_upstream,
+    logged_fields,
+    refused_fields,
+    rejected_requests,
+    service_refusals,
+)
 from modelops.schema import ColumnType, Schema
 from tests.monitoring.conftest import T0, as_records, write_log
 
@@ -92,3 +99,20 @@ modelops_http_requests_total{endpoint="/predict",status="422"} 37.0
 modelops_http_requests_total{endpoint="/predict_batch",status="413"} 2.0
 """
     assert rejected_requests(text) == {("/predict", "422"): 37.0, ("/predict_batch", "413"): 2.0}
+
+
+def test_refused_fields_from_the_metrics_text():
+    text = """# HELP modelops_refused_fields_total Fields at fault in refused requests (400)
+# TYPE modelops_refused_fields_total counter
+modelops_refused_fields_total{field="signal"} 12.0
+modelops_refused_fields_total{field="other"} 3.0
+# HELP modelops_refused_fields_created Fields at fault in refused requests (400)
+# TYPE modelops_refused_fields_created gauge
+modelops_refused_fields_created{field="signal"} 1.7e9
+"""
+    assert refused_fields(text) == {"signal": 12.0, "other": 3.0}
+
+
+def test_only_an_http_metrics_url_is_read():
+    with pytest.raises(InputError, match="not http"):
+        service_refusals("file:///etc/passwd")

@@ -101,6 +101,7 @@ class Context:
     lineages: dict[str, dict[str, Any] | None]
     profiles: dict[str, Profile | None]
     out: Path  # the report's folder: its figures go there too
+    metrics_url: str | None = None  # the service's /metrics: its refusals, per field
 
     @property
     def current(self) -> pd.Timestamp:
@@ -129,15 +130,18 @@ def run(
     log_url: str,
     now: dt.datetime | None = None,
     out: Path = REPORTS,
+    metrics_url: str | None = None,
 ) -> Verdict:
     """Check the window of ``log_url`` ending at ``now`` (default: this moment); write
-    ``out``/report.md and ``out``/verdict.json; return the verdict."""
+    ``out``/report.md and ``out``/verdict.json; return the verdict. ``metrics_url``: the
+    service's /metrics, whose refusals the report shows beside the log's issues."""
     engine = make_engine(log_url)
     findings: list[Finding] = []
     body: list[str] = []
     out.mkdir(parents=True, exist_ok=True)
     try:
         context = load(root, settings, engine, now, out)
+        context.metrics_url = metrics_url
         for section in SECTIONS:
             found, lines = section(context)
             findings += found
@@ -311,9 +315,9 @@ def upstream_changes(context: Context) -> tuple[list[Finding], list[str]]:
     """Changes in what the producer sends, named and counted."""
     champion = context.champion
     profile = context.profiles.get(champion) if champion else None
-    lines = ["## Upstream changes", ""]
+    lines = ["## Upstream changes", "", *_refusals(context.metrics_url)]
     if profile is None:
-        return [], [*lines, "No champion with a reference profile: not checked."]
+        return [], [*lines, "No champion with a reference profile: the log is not checked."]
     result = upstream.log_upstream(
         context.engine, context.settings.data_schema, profile, context.latest
     )
@@ -333,6 +337,26 @@ def upstream_changes(context: Context) -> tuple[list[Finding], list[str]]:
         return [], lines
     named = ", ".join(f"{i.field} {i.issue} ({i.share:.1%})" for i in notable)
     return [Finding("upstream", "warn", named)], lines
+
+
+def _refusals(url: str | None) -> list[str]:
+    """What the service refused since it started (the log holds none of it): shown, not
+    judged, since its counters do not follow the window (alert on their rate in
+    Prometheus)."""
+    if url is None:
+        return []
+    try:
+        found = upstream.service_refusals(url)
+    except (OSError, ValueError) as exc:
+        return [f"The service's refusals: could not read {redacted(url)} ({exc}).", ""]
+    requests = ", ".join(f"{e} {s}: {n:,.0f}" for (e, s), n in sorted(found.requests.items()))
+    most = sorted(found.fields.items(), key=lambda item: -item[1])
+    fields = ", ".join(f"{field} {n:,.0f}" for field, n in most)
+    return [
+        f"Refused by the service since it started (never logged): requests "
+        f"{requests or 'none'}; fields at fault {fields or 'none'}.",
+        "",
+    ]
 
 
 def decay(context: Context) -> tuple[list[Finding], list[str]]:
@@ -458,7 +482,7 @@ def control(context: Context) -> tuple[list[Finding], list[str]]:
     rule = spc.k_of_n(alarms, chosen.alarms, chosen.of_last)
     lines += [
         f"{champion}: CUSUM per statistic, calibrated together to one false alarm per "
-        f"{chosen.arl:g} windows; {rule.count} of the last "
+        f"{chosen.arl:g} checks; {rule.count} of the last "
         f"{rule.of_last} windows alarmed ({rule.alarms} call for retraining).",
         "",
         "| window | " + " | ".join(charts) + " |",
@@ -485,28 +509,21 @@ def in_control(lineage: dict[str, Any], profile: Profile | None) -> dict[str, sp
     """What each chart expects of a window: the holdout's positive share and the review
     rate from the lineage; the holdout's mean score and the training rows' feature means
     from the profile. Beyond each window's own sampling noise, a chart allows the week-to-
-    week spread the training data showed, and the reference's own sampling error: it is
-    the same in every window, and a CUSUM would add it up into a false alarm."""
+    week spread the training data showed, and the reference's own sampling error (the
+    same in every window: spc.py allows for a CUSUM adding it up)."""
     rows = lineage["data"]["holdout"]["rows"]
     positive_share = lineage["data"]["holdout"]["positives"] / rows
-    review_rate = lineage["decision"]["review_rate"]
     expected = {
-        spc.POSITIVE_RATE: spc.InControl.rate(positive_share, _error(positive_share, rows)),
-        spc.FLAG_RATE: spc.InControl.rate(review_rate, _error(review_rate, rows)),
+        spc.POSITIVE_RATE: spc.InControl.rate(positive_share, rows),
+        spc.FLAG_RATE: spc.InControl.rate(lineage["decision"]["review_rate"], rows),
     }
     if profile is None:
         return expected
     for name, shape in [(spc.MEAN_SCORE, profile.score), *profile.features.items()]:
         if shape.mean is not None and shape.sd is not None:
             reference = shape.sd / np.sqrt(max(shape.rows - shape.nulls, 1))
-            spread = float(np.hypot(shape.between_sd or 0.0, reference))
-            expected[name] = spc.InControl(shape.mean, shape.sd, spread)
+            expected[name] = spc.InControl(shape.mean, shape.sd, shape.between_sd or 0.0, reference)
     return expected
-
-
-def _error(share: float, rows: int) -> float:
-    """The standard error of a share measured on ``rows`` rows."""
-    return float(np.sqrt(share * (1 - share) / max(rows, 1)))
 
 
 def _chart_cell(chart: spc.Chart, i: int) -> str:

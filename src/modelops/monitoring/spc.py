@@ -10,23 +10,41 @@ so h is computed, not simulated. An EWMA reacts a little sooner to very small dr
 but needs its own smoothing constant and a simulated or tabulated limit.
 
 Each window's statistic x (a mean, or a rate) is standardised by the reference:
-z = (x - mean) / se, se = sqrt(sd^2 / rows + between_sd^2), where ``rows`` are the
-window's rows and ``between_sd`` the spread of window means beyond sampling noise
-(0: windows differ only by sampling; real streams often need more, or every big window
-alarms). Then S+ = max(0, S+ + z - k), S- = max(0, S- - z - k), and a window alarms when
-either exceeds h. A window without the statistic (no rows, or labels not mature) leaves
-the sums as they were. The sums are not reset after an alarm: a chart keeps alarming
-while the shift lasts, which is what the k-of-n rule counts; a new model version brings
-a new reference and a new chart.
+z = (x - mean) / se, se = sqrt(sd^2 / rows + between_sd^2 + reference_se^2), where
+``rows`` are the window's rows, ``between_sd`` the spread of window means beyond
+sampling noise (0: windows differ only by sampling; real streams often need more, or
+every big window alarms) and ``reference_se`` the in-control mean's own sampling error.
+Then S+ = max(0, S+ + z - k), S- = max(0, S- - z - k), and a window alarms when either
+exceeds h. A window without the statistic (no rows, or labels not mature) leaves the
+sums as they were. The sums are not reset after an alarm: a chart keeps alarming while
+the shift lasts, which is what the k-of-n rule counts; a new model version brings a new
+reference and a new chart.
+
+The calibration is per check: with nothing changed, all charts together alarm in the
+latest window with probability at most 1 / ``arl`` (arl 365: one false alarm per year
+of daily checks), each of m charts taking 1 / (arl m). Two things would break a
+calibration by the textbook ARL alone, and both are allowed for:
+
+- The reference's error is the same in every window, so the z's share an offset (r c
+  with c standard normal, r = reference_se / se, 0.29 for a week of 30,000 rows against
+  360,000 training rows); a CUSUM adds it up window after window (simulated: 26 such
+  windows alarmed 2.9 % of the time at an h meant for 0.02 %). Half the chart's share
+  bounds the offset: k is widened by z(1 - share / 4) r (the largest r of the windows
+  charted), so unless the offset is more extreme than that, each increment drifts down
+  at least as fast as the textbook chart's.
+- A chart that alarms keeps alarming for a while, so the latest window alarms more
+  often than once per ARL windows. The other half of the share bounds the chance of a
+  first alarm within the T windows charted: T / ARL, so h is set for an ARL of
+  T / (share / 2).
 
 h comes from Siegmund's approximation of the CUSUM's average run length for normal
 increments (one-sided ARL = (exp(-2 d b) + 2 d b - 1) / (2 d^2), d = shift - k,
 b = h + 1.166; the two sides combine as 1/ARL = 1/ARL+ + 1/ARL-), within a few percent
-of simulation for ARLs of 50 and more (tests/monitoring/test_spc.py measures it). The
-standardised statistic is close to normal when windows are large (a rate needs some
-ten events per window). Several charts share the false-alarm budget: each is calibrated
-to ``arl`` times the number of charts, so that all of them together raise a false alarm
-no more often than once per ``arl`` windows.
+of simulation for ARLs of 50 and more (tests/monitoring/test_spc.py measures it and the
+per-check rate). The standardised statistic is close to normal when windows are large
+(a rate needs some ten events per window). The price of the bounds is power for shifts
+of one or two window SEs; on a week of the example that is a hundredth of an SD, far
+below what `monitoring.drift` counts as worth an alarm.
 """
 
 from __future__ import annotations
@@ -39,6 +57,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
+from scipy.stats import norm
 
 from modelops.config import ControlSettings
 from modelops.errors import InputError
@@ -58,7 +77,8 @@ def siegmund_arl(h: float, k: float, shift: float = 0.0) -> float:
         b = h + SIEGMUND_CORRECTION
         if abs(delta) < 1e-9:
             return b * b
-        return (math.exp(-2 * delta * b) + 2 * delta * b - 1) / (2 * delta * delta)
+        exponent = min(-2 * delta * b, 700.0)  # beyond: an ARL past any horizon
+        return (math.exp(exponent) + 2 * delta * b - 1) / (2 * delta * delta)
 
     return 1 / (1 / one_sided(shift - k) + 1 / one_sided(-shift - k))
 
@@ -80,20 +100,37 @@ class InControl:
     mean: float
     sd: float
     between_sd: float = 0.0
+    reference_se: float = 0.0  # the in-control mean's own sampling error
 
     @classmethod
-    def rate(cls, share: float, between_sd: float = 0.0) -> InControl:
-        """A share of rows (positives, flags): per-row SD sqrt(p (1 - p))."""
-        return cls(share, math.sqrt(share * (1 - share)), between_sd)
+    def rate(cls, share: float, reference_rows: int) -> InControl:
+        """A share of rows (positives, flags) measured on ``reference_rows`` rows: per-row
+        SD sqrt(p (1 - p))."""
+        sd = math.sqrt(share * (1 - share))
+        return cls(share, sd, reference_se=sd / math.sqrt(max(reference_rows, 1)))
+
+    def errors(self, rows: np.ndarray) -> np.ndarray:
+        """Each window's standard error of the statistic about the in-control mean."""
+        with np.errstate(divide="ignore"):
+            variance = self.sd**2 / np.asarray(rows, dtype=float)
+        return np.sqrt(variance + self.between_sd**2 + self.reference_se**2)
 
     def standardise(self, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Each window's statistic in standard errors from the in-control mean (nan for
         a window without rows)."""
         rows = np.asarray(rows, dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
-            se = np.sqrt(self.sd**2 / rows + self.between_sd**2)
-            z = (np.asarray(values, dtype=float) - self.mean) / se
+            z = (np.asarray(values, dtype=float) - self.mean) / self.errors(rows)
         return np.where(rows > 0, z, np.nan)
+
+    def offset_share(self, rows: np.ndarray) -> float:
+        """The largest share r of a window's standard error that is the reference's (the
+        offset every window shares), over windows with rows."""
+        rows = np.asarray(rows, dtype=float)
+        seen = rows[rows > 0]
+        if not seen.size or self.reference_se == 0:
+            return 0.0
+        return float(np.max(self.reference_se / self.errors(seen)))
 
 
 def cusum(z: np.ndarray, k: float) -> tuple[np.ndarray, np.ndarray]:
@@ -121,6 +158,7 @@ class Chart:
     z: np.ndarray  # standard errors from the in-control mean
     upper: np.ndarray
     lower: np.ndarray
+    k: float  # the reference value, widened for the reference's offset
     h: float
 
     @property
@@ -137,6 +175,7 @@ class Chart:
                 "z": self.z,
                 "upper": self.upper,
                 "lower": self.lower,
+                "k": self.k,
                 "h": self.h,
                 "alarm": self.alarms,
             },
@@ -179,19 +218,31 @@ def control_charts(
     in_control: Mapping[str, InControl],
     settings: ControlSettings,
 ) -> dict[str, Chart]:
-    """A chart per column of ``means`` that ``in_control`` describes, the decision
-    interval shared out so that all charts together keep ``settings.arl``."""
+    """A chart per column of ``means`` that ``in_control`` describes, each calibrated
+    to its share of one false alarm per ``settings.arl`` checks (module docstring)."""
     names = [name for name in means.columns if name in in_control]
-    k = settings.shift_sd / 2
-    h = decision_interval(settings.arl * max(len(names), 1), k)
+    share = 1 / (settings.arl * max(len(names), 1))
     charts = {}
     for name in names:
         value = means[name].to_numpy(dtype=float)
         count = rows[name].to_numpy(dtype=float)
-        z = in_control[name].standardise(value, count)
+        expected = in_control[name]
+        z = expected.standardise(value, count)
+        k, h = calibrate(settings.shift_sd / 2, share, expected.offset_share(count), count)
         upper, lower = cusum(z, k)
-        charts[name] = Chart(name, means.index, value, count, z, upper, lower, h)
+        charts[name] = Chart(name, means.index, value, count, z, upper, lower, k, h)
     return charts
+
+
+def calibrate(k: float, share: float, offset: float, rows: np.ndarray) -> tuple[float, float]:
+    """The reference value and decision interval that keep a chart's false alarms in the
+    latest window under ``share`` per check: ``offset`` (r) widens k, and h allows for a
+    first alarm in any of the windows charted (those with rows)."""
+    windows = max(int((np.nan_to_num(rows) > 0).sum()), 1)
+    if offset > 0:
+        share /= 2  # half for the offset, half for the run
+        k += float(norm.isf(share / 2)) * offset
+    return k, decision_interval(windows / share, k)
 
 
 def alarming(charts: Mapping[str, Chart]) -> np.ndarray:

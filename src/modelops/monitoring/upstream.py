@@ -12,19 +12,23 @@ nulls and ranges, one GROUP BY per categorical field and one for the field names
   (a unit change: amounts in cents, distances in metres).
 
 Severity ``schema`` breaks the contract; ``reference`` keeps it but is new to the model.
-The service refuses contract breaks with 422 before anything is logged (contract.py),
-so a log behind the service holds only ``reference`` issues, and the refusals show
-only as a count per endpoint on /metrics (``rejected_requests``), not per field.
+The service refuses contract breaks with 400 before anything is logged (contract.py),
+so a log behind the service holds only ``reference`` issues; the refusals show on its
+/metrics (``service_refusals``): requests per endpoint and status, and the fields at
+fault per schema column (``modelops_refused_fields_total``), counted since it started.
 """
 
 from __future__ import annotations
 
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
+from modelops.errors import InputError
 from modelops.monitoring.counts import (
     Window,
     json_is_text,
@@ -286,10 +290,38 @@ def log_upstream(
     )
 
 
+@dataclass(frozen=True)
+class Refusals:
+    """What the service refused since it started, from its /metrics."""
+
+    requests: dict[tuple[str, str], float]  # (endpoint, 4xx status): requests
+    fields: dict[str, float]  # schema column (or "other"): times at fault
+
+
+def service_refusals(url: str, timeout: float = 5.0) -> Refusals:
+    """The refusals counted by the service whose /metrics is at ``url`` (http or https)."""
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise InputError(f"metrics URL '{url}': not http(s)")
+    with urllib.request.urlopen(url, timeout=timeout) as answer:  # http(s) only: checked above
+        text = answer.read().decode("utf-8", "replace")
+    return Refusals(rejected_requests(text), refused_fields(text))
+
+
+def refused_fields(metrics_text: str) -> dict[str, float]:
+    """The fields at fault in refused records, by schema column, from /metrics text."""
+    return {
+        sample.labels["field"]: sample.value
+        for family in text_string_to_metric_families(metrics_text)
+        if family.name == "modelops_refused_fields"
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
+
+
 def rejected_requests(metrics_text: str) -> dict[tuple[str, str], float]:
     """Requests the service refused as the client's fault (4xx), by endpoint and status,
     from its /metrics text. Counters since the service started: take the difference of
-    two scrapes for a window. Rejections are not broken down by field."""
+    two scrapes for a window."""
     rejected: dict[tuple[str, str], float] = {}
     for family in text_string_to_metric_families(metrics_text):
         if family.name != "modelops_http_requests":

@@ -82,5 +82,11 @@ def test_the_false_alarm_budget_must_leave_room_for_the_tests(tmp_path, repo_set
         tmp_path,
         lambda p: p["monitoring"].update(false_alarm_rate=0.01, control={"arl": 50}),
     )
-    with pytest.raises(ConfigError, match="false_alarm_rate must exceed 1 / control.arl"):
+    with pytest.raises(ConfigError, match=r"false_alarm_rate must exceed 1 / control\.arl"):
+        load_settings(path)
+
+
+def test_the_old_drift_fdr_setting_says_what_replaced_it(tmp_path):
+    path = write_params(tmp_path, lambda p: p["monitoring"]["drift"].update(fdr=0.05))
+    with pytest.raises(ConfigError, match="false_alarm_rate"):
         load_settings(path)

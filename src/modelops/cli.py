@@ -88,7 +88,7 @@ def _monitoring_parsers(commands: argparse._SubParsersAction) -> None:
     monitor.add_argument("--now", help="the end of the window checked, ISO 8601 (default: now)")
     monitor.add_argument(
         "--metrics-url",
-        default=os.environ.get("MODELOPS_METRICS_URL"),
+        default=os.environ.get("MODELOPS_METRICS_URL") or None,  # unset in CI: empty
         help="the service's /metrics, to report what it refused (MODELOPS_METRICS_URL)",
     )
     commands.add_parser(

@@ -255,6 +255,16 @@ class ReleaseSettings(_Section):
 class DriftSettings(_Section):
     """Data and prediction drift against the model version's reference profile."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_fdr(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "fdr" in data:
+            raise ValueError(
+                "fdr is gone: monitoring.false_alarm_rate is one budget for every detector "
+                "(data drift gets its share); remove monitoring.drift.fdr"
+            )
+        return data
+
     bins: int = Field(20, ge=4, le=100)  # quantile bins per numeric column in the profile
     min_effect: float = Field(0.05, ge=0)  # numeric: shift in reference SDs worth an alarm
     min_effect_category: float = Field(0.005, ge=0)  # categorical: share of rows moved
@@ -267,7 +277,7 @@ class DriftSettings(_Section):
 class ControlSettings(_Section):
     """Control charts of the positive rate, mean score and key features."""
 
-    arl: float = Field(365.0, gt=1)  # windows between false alarms with no change
+    arl: float = Field(365.0, gt=1)  # checks per false alarm of all charts, with no change
     shift_sd: float = Field(1.0, gt=0)  # the shift, in SDs, the chart is tuned to catch
     features: list[str] = Field(default_factory=list)  # [] : every numeric feature
     alarms: int = Field(2, ge=1)  # retrain after this many alarming windows...
@@ -306,7 +316,7 @@ class MonitoringSettings(_Section):
     retrain: RetrainSettings = RetrainSettings()
 
     @model_validator(mode="after")
-    def _k_of_n(self) -> Self:
+    def _consistent(self) -> Self:
         if self.control.alarms > self.control.of_last:
             raise ValueError("control.alarms must not exceed control.of_last")
         if self.false_alarm_rate <= 1 / self.control.arl:

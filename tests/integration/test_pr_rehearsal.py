@@ -55,10 +55,15 @@ REHEARSAL = {
 STEPS = ("champion", "pr-repro", "behaviour", "parity", "gates", "report")
 
 
+# The environment as collected, read once: the cases run in threads, and reading
+# os.environ while pytest's main thread sets or clears PYTEST_CURRENT_TEST can fail.
+COLLECTED_ENV = dict(os.environ)
+
+
 def env(root: Path) -> dict[str, str]:
     """The project's interpreter and the rehearsal repository's own code."""
-    return os.environ | {
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    return COLLECTED_ENV | {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{COLLECTED_ENV['PATH']}",
         "PYTHONPATH": str(root / "src"),
         "BENTOML_HOME": str(root / ".bentoml"),  # cases run side by side: a store each
         "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",

@@ -89,7 +89,7 @@ def latest_alarm_rate(means: np.ndarray, rows: np.ndarray, expected: InControl) 
     """How often any chart alarms in the latest window, calibrated as control_charts."""
     columns = [str(i) for i in range(means.shape[0])]
     frame = pd.DataFrame(means[:, 0, :].T, columns=columns)
-    counts = pd.DataFrame({c: rows for c in columns})
+    counts = pd.DataFrame(dict.fromkeys(columns, rows))
     chart = control_charts(frame, counts, dict.fromkeys(columns, expected), SETTINGS)["0"]
     z = expected.standardise(means, rows)
     upper, lower = cusum(z, chart.k)

@@ -26,7 +26,7 @@ age), so one noisy window does not retrain.
 
 False alarms share one budget, ``monitoring.false_alarm_rate``: the chance that a check
 of a stream where nothing changed finds anything. The control charts take one alarm per
-``control.arl`` windows; data drift (Benjamini-Hochberg across features), prediction
+``control.arl`` checks; data drift (Benjamini-Hochberg across features), prediction
 drift (Bonferroni across versions and routes) and decay (Bonferroni across the windows,
 versions and routes it tests) each take a third of the rest (``test_alpha``). Upstream
 findings are counts of what the schema or the reference never saw, not tests.
@@ -36,6 +36,7 @@ bench/detection.py measures the rate all detectors reach together.
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -347,7 +348,7 @@ def _refusals(url: str | None) -> list[str]:
         return []
     try:
         found = upstream.service_refusals(url)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, http.client.HTTPException) as exc:
         return [f"The service's refusals: could not read {redacted(url)} ({exc}).", ""]
     requests = ", ".join(f"{e} {s}: {n:,.0f}" for (e, s), n in sorted(found.requests.items()))
     most = sorted(found.fields.items(), key=lambda item: -item[1])
@@ -386,7 +387,10 @@ def decay(context: Context) -> tuple[list[Finding], list[str]]:
             holdout,
         )
     ]
-    tested = sum(result.floor_p is not None for _, result in results)
+    tested = sum(
+        result.floor_p is not None and result.status != performance.Status.TOO_FEW_POSITIVES
+        for _, result in results
+    )  # what can become a finding
     alpha = settings.monitoring.test_alpha / max(tested, 1)
     lines += [
         f"Judged on the latest window whose labels are expected at least "

@@ -175,6 +175,10 @@ def _floor_p(
     standard errors of both estimates (intervals at ``evaluation.bootstrap.confidence``)."""
     if live is None or holdout is None or floor is None:
         return None
+    if not np.isfinite(
+        [live.value, live.ci_low, live.ci_high, holdout.ci_low, holdout.ci_high]
+    ).all():
+        return None
     confidence = settings.evaluation.bootstrap.confidence
     error = float(np.hypot(standard_error(live, confidence), standard_error(holdout, confidence)))
     if error == 0:

@@ -4,8 +4,8 @@ score and key features' means, each against the model version's reference.
 The chart is a two-sided CUSUM rather than an EWMA: for a step shift of a known size
 delta (a new upstream feed, a changed population) the CUSUM with reference value
 k = delta / 2 detects it in the fewest windows for a given false-alarm rate (Lorden,
-Moustakides), its two settings map one-to-one onto ``monitoring.control`` (``shift_sd``
-gives k, ``arl`` gives h), and its average run length has a closed-form approximation,
+Moustakides), its two settings follow from ``monitoring.control`` (``shift_sd`` and
+``arl``, below), and its average run length has a closed-form approximation,
 so h is computed, not simulated. An EWMA reacts a little sooner to very small drifts
 but needs its own smoothing constant and a simulated or tabulated limit.
 
@@ -26,16 +26,21 @@ of daily checks), each of m charts taking 1 / (arl m). Two things would break a
 calibration by the textbook ARL alone, and both are allowed for:
 
 - The reference's error is the same in every window, so the z's share an offset (r c
-  with c standard normal, r = reference_se / se, 0.29 for a week of 30,000 rows against
-  360,000 training rows); a CUSUM adds it up window after window (simulated: 26 such
-  windows alarmed 2.9 % of the time at an h meant for 0.02 %). Half the chart's share
-  bounds the offset: k is widened by z(1 - share / 4) r (the largest r of the windows
-  charted), so unless the offset is more extreme than that, each increment drifts down
-  at least as fast as the textbook chart's.
+  with c standard normal and r = reference_se / se, about 0.28 for a week of 30,000
+  rows against 360,000 training rows); a CUSUM adds it up window after window
+  (simulated with 26 such windows: 2.9 % of checks alarmed at the h meant for 0.018 %,
+  one chart's share of 15). Half the chart's share bounds the offset: k is widened by
+  z(1 - share / 4) r (the largest r of the windows charted), so unless the offset is
+  more extreme than that, each increment drifts down at least as fast as the textbook
+  chart's. A reference known exactly (r = 0) leaves k as it is and the whole share to
+  the next point.
 - A chart that alarms keeps alarming for a while, so the latest window alarms more
-  often than once per ARL windows. The other half of the share bounds the chance of a
-  first alarm within the T windows charted: T / ARL, so h is set for an ARL of
-  T / (share / 2).
+  often than once per ARL windows. The chance of a first alarm within the T windows
+  charted is about T / ARL (T much smaller than the ARL), so h is set for an ARL of
+  T / share (T / (share / 2) when half went to the offset).
+
+So ``shift_sd`` and ``arl`` set k and h together with the number of charts, the
+windows charted and the reference's size.
 
 h comes from Siegmund's approximation of the CUSUM's average run length for normal
 increments (one-sided ARL = (exp(-2 d b) + 2 d b - 1) / (2 d^2), d = shift - k,

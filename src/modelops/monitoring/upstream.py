@@ -299,10 +299,19 @@ class Refusals:
 
 
 def service_refusals(url: str, timeout: float = 5.0) -> Refusals:
-    """The refusals counted by the service whose /metrics is at ``url`` (http or https)."""
-    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-        raise InputError(f"metrics URL '{url}': not http(s)")
-    with urllib.request.urlopen(url, timeout=timeout) as answer:  # http(s) only: checked above
+    """The refusals counted by the service whose /metrics is at ``url``: http or https
+    only, no redirect followed (a redirect is an error)."""
+    scheme = urllib.parse.urlsplit(url).scheme
+    if scheme not in ("http", "https"):
+        raise InputError(f"the metrics URL is {scheme or 'schemeless'}, not http(s)")
+    opener = urllib.request.OpenerDirector()
+    for handler in (
+        urllib.request.HTTPHandler(),
+        urllib.request.HTTPSHandler(),
+        urllib.request.HTTPErrorProcessor(),
+    ):
+        opener.add_handler(handler)
+    with opener.open(url, timeout=timeout) as answer:
         text = answer.read().decode("utf-8", "replace")
     return Refusals(rejected_requests(text), refused_fields(text))
 
@@ -310,7 +319,7 @@ def service_refusals(url: str, timeout: float = 5.0) -> Refusals:
 def refused_fields(metrics_text: str) -> dict[str, float]:
     """The fields at fault in refused records, by schema column, from /metrics text."""
     return {
-        sample.labels["field"]: sample.value
+        sample.labels.get("field", "other"): sample.value
         for family in text_string_to_metric_families(metrics_text)
         if family.name == "modelops_refused_fields"
         for sample in family.samples

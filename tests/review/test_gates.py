@@ -185,6 +185,22 @@ def test_floors_baselines_and_budgets(gate_data):
     assert got["budget:size_mb"] == "pass"
 
 
+def test_a_floor_the_champion_misses_too_does_not_block_its_replacement(gate_data):
+    _, signal, _ = gate_data
+    alone = comparison(gate_data, scored(signal, 0.8, 1))
+    both = comparison(gate_data, scored(signal, 0.8, 1), scored(signal, 0.7, 2))
+    (kept,) = [
+        g for g in judge(GATES, Measured(fresh=True, comparison=alone)) if g.name == "floor:roc_auc"
+    ]
+    (waived,) = [
+        g for g in judge(GATES, Measured(fresh=True, comparison=both)) if g.name == "floor:roc_auc"
+    ]
+    assert kept.status == "fail"  # below 0.9, nothing to compare with
+    assert waived.status == "pass"
+    assert waived.value == kept.value  # the same challenger on the same rows
+    assert "the champion misses it too" in waived.reason
+
+
 def test_verdict_names_every_failing_gate_and_carries_warnings():
     gates = [Gate("a", "pass"), Gate("b", "fail"), Gate("c", "skipped", reason="why"),
              Gate("d", "fail")]  # fmt: skip

@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 STORE = "BENTOML_HOME"
 STRATEGIES = ("never", "scheduled", "drift")
 OUT = Path("reports/timelapse")
-WINDOW_WEEKS = 8  # retraining: the most recent matured weeks fitted on
+# Retraining fits the most recent matured weeks: 4 beat 8 after the new tactic in the
+# time-lapse (mean weekly ROC-AUC 0.803 against 0.796, drift strategy, one run).
+WINDOW_WEEKS = 4
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

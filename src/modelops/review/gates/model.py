@@ -67,7 +67,10 @@ class _MetricLimits(GateKind):
 
 
 class Floors(_MetricLimits):
-    """Absolute floors (ceilings for lower-is-better metrics) on the point estimate."""
+    """Absolute floors (ceilings for lower-is-better metrics) on the point estimate. A
+    floor the champion misses too on the same rows (the data got harder: a new tactic,
+    a new population) does not block its replacement: the champion gates judge the
+    challenger against it instead."""
 
     needs: ClassVar[str] = "comparison"
     tolerances: ClassVar[bool] = False
@@ -80,20 +83,33 @@ class Floors(_MetricLimits):
             if c is None:
                 gates.append(Gate(name, "skipped", reason=NO_MODEL))
                 continue
-            e = c.summary["metrics"][CHALLENGER][metric]
+            points = c.summary["metrics"]
+            e = points[CHALLENGER][metric]
             up = METRICS[metric].higher_is_better
-            ok = e["value"] >= limit if up else e["value"] <= limit
-            word = "at least" if up else "at most"
+
+            def meets(value: float, up: bool = up, limit: float = limit) -> bool:
+                return value >= limit if up else value <= limit
+
+            reason = f"{metric} must be {'at least' if up else 'at most'} {limit:g}"
+            ok = meets(e["value"])
+            champion = points.get(CHAMPION, {}).get(metric)
+            if not ok and champion is not None and not meets(champion["value"]):
+                ok = True
+                reason += (
+                    f"; waived: the champion misses it too on these rows "
+                    f"({champion['value']:.4g}), the champion gates judge the difference"
+                )
             gates.append(
                 Gate(name, "pass" if ok else "fail", e["value"], limit, e["ci_low"],
-                     e["ci_high"], f"{metric} must be {word} {limit:g}")
+                     e["ci_high"], reason)
             )  # fmt: skip
         return gates
 
     def rules(self) -> list[Rule]:
         return [
             Rule("floor:<metric>", "the point estimate is below the floor (above, for a "
-                 "lower-is-better metric)", listed(self.limits) or "none")
+                 "lower-is-better metric), unless the champion's is too on the same rows",
+                 listed(self.limits) or "none")
         ]  # fmt: skip
 
 

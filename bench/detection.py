@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -209,7 +210,7 @@ def main(trials: int, scenarios: tuple[str, ...] = SCENARIOS) -> None:
     now = pd.Timestamp(lineage["data"]["train"]["time_max"], tz="UTC") + pd.Timedelta(days=35)
     hits = dict.fromkeys(scenarios, 0)
     findings: dict[str, dict[str, int]] = {s: {} for s in scenarios}
-    began = time.perf_counter()
+    measured, began = commit(), time.perf_counter()
     for trial in range(trials):
         rng = np.random.default_rng(trial)
         half = rng.permutation(len(holdout)) < len(holdout) // 2
@@ -248,7 +249,16 @@ def main(trials: int, scenarios: tuple[str, ...] = SCENARIOS) -> None:
                     counted = findings[scenario]
                     counted[finding.detector] = counted.get(finding.detector, 0) + 1
         print(f"trial {trial + 1}/{trials}: {time.perf_counter() - began:.0f} s", flush=True)
-    write(trials, hits, findings, time.perf_counter() - began)
+    write(measured, trials, hits, findings, time.perf_counter() - began)
+
+
+def commit() -> str:
+    """The commit measured (``+``: with uncommitted changes), taken as the run starts."""
+    asked = ["git", "rev-parse", "--short", "HEAD"]
+    head = subprocess.run(asked, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    head = head.strip()
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=ROOT, check=False).returncode
+    return head + ("+" if dirty else "")
 
 
 def interval(k: int, n: int) -> str:
@@ -258,11 +268,12 @@ def interval(k: int, n: int) -> str:
     return f"{low:.1%} to {high:.1%}"
 
 
-def write(trials: int, hits: dict, findings: dict, seconds: float) -> None:
+def write(measured: str, trials: int, hits: dict, findings: dict, seconds: float) -> None:
     lines = [
         "# Detection table: every detector of `make monitor` together",
         "",
-        f"`bench/detection.py`, {trials} trials per scenario, {seconds / 60:.1f} minutes. "
+        f"`bench/detection.py` at {measured}, {trials} trials per scenario, "
+        f"{seconds / 60:.1f} minutes. "
         "Each trial: the holdout split at random into a reference (lineage and profile) "
         "and live traffic; six weekly windows of the current model's prediction log "
         "(5,000 distinct rows each, the latest 30,000) of the live half, labels back "

@@ -339,7 +339,7 @@ bench-drift: repro ## drift: ours vs Evidently on 1M x 1M rows, and detection po
 	$(UV) run --frozen --group bench python bench/drift_bench.py
 	python bench/drift_power.py
 
-bench-detection: repro ## every monitoring detector together: detection and false alarms (about 15 minutes; bench/results/detection.md)
+bench-detection: repro ## every monitoring detector together: detection and false alarms (about 25 minutes; bench/results/detection.md)
 	python bench/detection.py
 
 bench-pr: setup ## the PR-check benchmarks: gate power and the PR job, cold/warm (about 60 minutes)

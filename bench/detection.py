@@ -56,7 +56,7 @@ from modelops.training.scoring import score
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "detection.md"
-TRIALS = 40
+TRIALS = 60
 WEEKS, HISTORY_ROWS, WINDOW_ROWS = 6, 5_000, 30_000
 SCENARIOS = ("none", "mean shift", "new category", "unit change", "concept shift")
 INSERT = (

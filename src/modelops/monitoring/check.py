@@ -141,8 +141,7 @@ def run(
     body: list[str] = []
     out.mkdir(parents=True, exist_ok=True)
     try:
-        context = load(root, settings, engine, now, out)
-        context.metrics_url = metrics_url
+        context = load(root, settings, engine, now, out, metrics_url)
         for section in SECTIONS:
             found, lines = section(context)
             findings += found
@@ -172,7 +171,12 @@ def run(
 
 
 def load(
-    root: Path, settings: Settings, engine: sa.Engine, now: dt.datetime | None, out: Path
+    root: Path,
+    settings: Settings,
+    engine: sa.Engine,
+    now: dt.datetime | None,
+    out: Path,
+    metrics_url: str | None = None,
 ) -> Context:
     """The windows of the log ending at ``now`` and what is known of their versions."""
     monitoring = settings.monitoring
@@ -197,6 +201,7 @@ def load(
         {tag: reference.lineage(root, settings, tag) for tag in tags},
         {tag: reference.profile(root, settings, tag) for tag in tags},
         out,
+        metrics_url,
     )
 
 

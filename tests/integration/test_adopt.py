@@ -13,7 +13,8 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+import tempfile
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,17 +108,28 @@ def adopt_run_and_test(name: str, root: Path) -> Adoption:
     return Adoption(root, name, adopt, changed, run, tests)
 
 
+STARTED: dict[str, Future[Adoption]] = {}
+
+
+def start(config: pytest.Config) -> dict[str, Future[Adoption]]:
+    """Every data set adopted, run and tested in the background, side by side, once per
+    session (tests/integration/conftest.py starts it as collection ends): each is
+    mostly one busy process at a time."""
+    if not STARTED:
+        base = Path(tempfile.mkdtemp(prefix="adopt-"))
+        pool = ThreadPoolExecutor(len(DATASETS))
+        config.add_cleanup(lambda: shutil.rmtree(base, ignore_errors=True))
+        config.add_cleanup(pool.shutdown)  # first: cleanups run last in, first out
+        STARTED.update(
+            {name: pool.submit(adopt_run_and_test, name, base / name / "repo") for name in DATASETS}
+        )
+    return STARTED
+
+
 @pytest.fixture(scope="module")
-def adoptions(tmp_path_factory) -> Iterator[dict[str, Future[Adoption]]]:
-    """Every data set adopted, run and tested side by side: each is mostly one busy
-    process, so on two cores both take little longer than the slower one."""
-    with ThreadPoolExecutor(len(DATASETS)) as pool:
-        yield {
-            name: pool.submit(
-                adopt_run_and_test, name, tmp_path_factory.mktemp(f"adopt-{name}") / "repo"
-            )
-            for name in DATASETS
-        }
+def adoptions(pytestconfig: pytest.Config) -> dict[str, Future[Adoption]]:
+    """The adoptions, started now unless they have been already."""
+    return start(pytestconfig)
 
 
 @pytest.fixture(scope="module", params=list(DATASETS))

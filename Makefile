@@ -50,7 +50,7 @@ PORT ?= 3000
 	bench-serving bench-soak model-changed prune-log k8s-render release versions promote rollback deploy \
 	undeploy push-release image open-pr k8s-deploy record-stage check-state environments-changed bench-rollback \
 	promotion-report monitor notify new-data retrain-branch retrain-commit retrain-runner retrain-decide \
-	status automerge cml-runner bench-drift bench-detection timelapse
+	status automerge cml-runner bench-drift bench-control bench-detection timelapse
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -338,6 +338,9 @@ bench-rollback: repro ## rollback under load: command to previous version on all
 bench-drift: repro ## drift: ours vs Evidently on 1M x 1M rows, and detection power (writes bench/results/drift*.md)
 	$(UV) run --frozen --group bench python bench/drift_bench.py
 	python bench/drift_power.py
+
+bench-control: setup ## control charts with nothing changed: textbook vs calibrated false alarms (seconds; bench/results/control_calibration.md)
+	python bench/control_calibration.py
 
 bench-detection: repro ## every monitoring detector together: detection and false alarms (about 25 minutes; bench/results/detection.md)
 	python bench/detection.py

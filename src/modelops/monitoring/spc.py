@@ -29,10 +29,10 @@ calibration by the textbook ARL alone, and both are allowed for:
   with c standard normal and r = reference_se / se, about 0.28 for a week of 30,000
   rows against 360,000 training rows); a CUSUM adds it up window after window
   (bench/control_calibration.py, 26 such windows: 2.9 % of checks alarmed at the h
-  meant for 0.018 %, one chart's share of 15). Half the chart's share bounds the offset: k is widened by
-  z(1 - share / 4) r (the largest r of the windows charted), so unless the offset is
-  more extreme than that, each increment drifts down at least as fast as the textbook
-  chart's. A reference known exactly (r = 0) leaves k as it is and the whole share to
+  meant for 0.018 %, one chart's share of 15). Half the chart's share bounds the
+  offset: k is widened by z(1 - share / 4) r (the largest r of the windows charted), so
+  unless the offset is more extreme than that, each increment drifts down at least as
+  fast as the textbook chart's. A reference known exactly (r = 0) leaves k as it is and the whole share to
   the next point.
 - A chart that alarms keeps alarming for a while, so the latest window alarms more
   often than once per ARL windows. The chance of a first alarm within the T windows

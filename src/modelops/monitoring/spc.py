@@ -32,8 +32,8 @@ calibration by the textbook ARL alone, and both are allowed for:
   meant for 0.018 %, one chart's share of 15). Half the chart's share bounds the
   offset: k is widened by z(1 - share / 4) r (the largest r of the windows charted), so
   unless the offset is more extreme than that, each increment drifts down at least as
-  fast as the textbook chart's. A reference known exactly (r = 0) leaves k as it is and the whole share to
-  the next point.
+  fast as the textbook chart's. A reference known exactly (r = 0) leaves k as it is
+  and the whole share to the next point.
 - A chart that alarms keeps alarming for a while, so the latest window alarms more
   often than once per ARL windows. The chance of a first alarm within the T windows
   charted is about T / ARL (T much smaller than the ARL), so h is set for an ARL of
